@@ -1,0 +1,7 @@
+"""``python -m fnnet``: the same as the ``fnnet`` command."""
+
+import sys
+
+from fnnet.cli import main
+
+sys.exit(main())

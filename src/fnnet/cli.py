@@ -1,0 +1,152 @@
+"""The ``fnnet`` command: parses arguments, calls the library, prints.
+
+Mistakes in what the user typed print one line to stderr and exit 2 before any
+file is written; a diverging run exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
+LESSON_IDS = ("numpy", "tensors", "autograd", "custom_function", "nn", "optim", "custom_module", "control_flow")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fnnet", description="The 'Learning PyTorch with Examples' tutorial, the JAX way.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("lessons", help="list the lessons")
+    train = sub.add_parser(
+        "train",
+        help="train one lesson or all of them",
+        description="Train a lesson (default: all of them) and print a summary table.",
+    )
+    train.add_argument("lesson", nargs="?", default="all", metavar="LESSON|all",
+                       help=f"one of: {', '.join(LESSON_IDS)}, or all (default)")
+    train.add_argument("--steps", type=_positive_int, help="training steps (default 500)")
+    train.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
+    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"),
+                       help="optimizer (default: the lesson's)")
+    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    train.add_argument("--batch", type=_positive_int, help="N, rows of data (default 64)")
+    train.add_argument("--d-in", type=_positive_int, help="D_in, input features (default 1000)")
+    train.add_argument("--hidden", type=_positive_int, help="H, hidden width (default 100)")
+    train.add_argument("--d-out", type=_positive_int, help="D_out, outputs (default 10)")
+    train.add_argument("--log-every", type=_positive_int, help="steps per compiled chunk (default 100)")
+    train.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="backend to run on (default: JAX's)")
+    train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
+    train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
+    train.add_argument("--quiet", action="store_true", help="no progress output, only the table")
+    return parser
+
+
+def _lessons() -> int:
+    from fnnet.lessons import LESSONS
+    from fnnet.report import format_table
+
+    rows = [[l.id, l.model, l.gradient, l.backend, l.optimizer, f"{l.lr:g}", l.idea] for l in LESSONS.values()]
+    print(format_table(["lesson", "model", "gradient", "runs in", "optimizer", "lr", "what it adds"], rows))
+    return 0
+
+
+def _train(args) -> int:
+    import contextlib
+
+    import jax
+
+    from fnnet import report
+    from fnnet.data import Sizes
+    from fnnet.lessons import LESSONS, get_lesson
+    from fnnet.train import fit, resolve_device
+
+    ids = list(LESSONS) if args.lesson == "all" else [get_lesson(args.lesson).id]
+    if args.lesson == "all" and args.optimizer not in (None, "sgd"):
+        ids.remove("numpy")  # the NumPy lesson has only its hand-written SGD
+        print(f"note: lesson numpy skipped (it runs only SGD, not {args.optimizer})", file=sys.stderr)
+    metrics = args.metrics and report.check_output_path(args.metrics, report.METRICS_FORMATS, "--metrics")
+    plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    device = resolve_device(args.device) if args.device else None
+    given = {"batch": args.batch, "d_in": args.d_in, "hidden": args.hidden, "d_out": args.d_out}
+    sizes = Sizes(**{k: v for k, v in given.items() if v is not None})
+
+    results = []
+    with jax.default_device(device) if device else contextlib.nullcontext():
+        for lesson_id in ids:
+            result = fit(
+                lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+                sizes=sizes, log_every=args.log_every, progress=False if args.quiet else None,
+            )
+            results.append(result)
+            if not args.quiet and not sys.stderr.isatty():
+                print(f"trained {lesson_id}: {len(result.losses)} steps, last loss {result.losses[-1]:.4g}",
+                      file=sys.stderr)
+    print(report.summary_table(results))
+    if metrics:
+        report.write_metrics(metrics, results)
+        print(f"metrics written to {metrics}")
+    if plot:
+        report.write_plot(plot, results)
+        print(f"plot written to {plot}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from fnnet.errors import ConfigError, DivergenceError
+
+    try:
+        return _lessons() if args.command == "lessons" else _train(args)
+    except ConfigError as err:
+        print(f"fnnet: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except DivergenceError as err:
+        print(f"fnnet: error: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        print("fnnet: interrupted", file=sys.stderr)
+        return 130

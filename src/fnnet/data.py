@@ -1,0 +1,157 @@
+"""Sizes of the problem and the random regression data it is fitted to.
+
+Everything random in a run comes from one seed: ``run_keys(seed)`` splits it into
+the key for the data, the key for the initial weights and the key the training
+loop folds the step number into. Same seed, same arrays, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from fnnet.errors import ConfigError
+
+Batch = tuple[Float[Array, "batch d_in"], Float[Array, "batch d_out"]]
+
+
+class Sizes(NamedTuple):
+    """Sizes of the two-layer problem; the defaults are the tutorial's.
+
+    Examples:
+      >>> Sizes()
+      Sizes(batch=64, d_in=1000, hidden=100, d_out=10)
+      >>> Sizes(batch=4, d_in=10, hidden=6, d_out=3).hidden
+      6
+    """
+
+    batch: int = 64  # N: rows of x and y
+    d_in: int = 1000  # D_in: features of x
+    hidden: int = 100  # H: width of the hidden layer
+    d_out: int = 10  # D_out: columns of y
+
+
+class RunKeys(NamedTuple):
+    """The three independent keys one seed gives a run."""
+
+    data: jax.Array  # draws x and y
+    init: jax.Array  # draws the initial weights
+    train: jax.Array  # step t uses fold_in(train, t)
+
+
+def run_keys(seed: int) -> RunKeys:
+    """Split ``seed`` into the data, init and training keys of a run.
+
+    Examples:
+      >>> keys = run_keys(0)
+      >>> bool((jax.random.key_data(keys.data) != jax.random.key_data(keys.init)).any())
+      True
+    """
+    return RunKeys(*jax.random.split(jax.random.key(seed), 3))
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return ``value`` as an int if it is a positive integer, else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def check_sizes(sizes) -> Sizes:
+    """Validate ``sizes`` (a Sizes or a 4-tuple of positive ints) and return a Sizes.
+
+    Examples:
+      >>> check_sizes((4, 10, 6, 3))
+      Sizes(batch=4, d_in=10, hidden=6, d_out=3)
+      >>> check_sizes((4, 0, 6, 3))
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: sizes.d_in must be a positive integer, got 0
+    """
+    if isinstance(sizes, Sizes):
+        fields = sizes
+    elif isinstance(sizes, (tuple, list)) and len(sizes) == len(Sizes._fields):
+        fields = Sizes(*sizes)
+    else:
+        raise ConfigError(
+            f"sizes must be Sizes(batch, d_in, hidden, d_out) or a 4-tuple, got {sizes!r}"
+        )
+    return Sizes(*(check_positive_int(f"sizes.{n}", v) for n, v in zip(Sizes._fields, fields)))
+
+
+def make_data(sizes: Sizes, *, key: jax.Array) -> Batch:
+    """Draw the tutorial's data: ``x`` and ``y`` standard normal, float32.
+
+    Examples:
+      >>> x, y = make_data(Sizes(4, 10, 6, 3), key=jax.random.key(0))
+      >>> x.shape, y.shape, x.dtype
+      ((4, 10), (4, 3), dtype('float32'))
+    """
+    kx, ky = jax.random.split(key)
+    x = jax.random.normal(kx, (sizes.batch, sizes.d_in), jnp.float32)
+    y = jax.random.normal(ky, (sizes.batch, sizes.d_out), jnp.float32)
+    return x, y
+
+
+def check_data(data, sizes: Sizes | None, default_hidden: int) -> tuple[Batch, Sizes]:
+    """Validate user data ``(x, y)`` and return it as float32 arrays with its Sizes.
+
+    ``x`` must be (N, D_in), ``y`` (N, D_out), both real and finite. When ``sizes``
+    is given its batch, d_in and d_out must match; otherwise they are read from
+    the data and ``default_hidden`` fills the hidden width.
+
+    Examples:
+      >>> (x, y), s = check_data((np.ones((5, 3)), np.zeros((5, 2))), None, 7)
+      >>> s
+      Sizes(batch=5, d_in=3, hidden=7, d_out=2)
+      >>> check_data((np.ones((5, 3)), np.zeros((4, 2))), None, 7)
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: data: x has 5 rows but y has 4; expected the same number
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ConfigError(f"data must be a pair (x, y) of 2-D arrays, got {type(data).__name__}")
+    arrays = []
+    for name, a in zip("xy", data):
+        try:
+            a = np.asarray(a)
+        except Exception as err:  # anything numpy cannot read as an array
+            raise ConfigError(f"data: {name} is not an array ({err})") from None
+        if a.ndim != 2:
+            raise ConfigError(f"data: {name} must be 2-D (rows, features), got shape {a.shape}")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise ConfigError(f"data: {name} must hold real numbers, got dtype {a.dtype}")
+        if a.size == 0:
+            raise ConfigError(f"data: {name} is empty (shape {a.shape})")
+        if not np.isfinite(a).all():
+            raise ConfigError(f"data: {name} contains NaN or infinity")
+        arrays.append(a)
+    x, y = arrays
+    if x.shape[0] != y.shape[0]:
+        raise ConfigError(
+            f"data: x has {x.shape[0]} rows but y has {y.shape[0]}; expected the same number"
+        )
+    found = Sizes(x.shape[0], x.shape[1], default_hidden if sizes is None else sizes.hidden, y.shape[1])
+    if sizes is not None and found != sizes:
+        raise ConfigError(
+            f"data shapes x{x.shape} y{y.shape} do not match sizes "
+            f"(batch={sizes.batch}, d_in={sizes.d_in}, d_out={sizes.d_out})"
+        )
+    return (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)), found
+
+
+def check_lr(lr) -> float:
+    """Return ``lr`` as a float if it is a finite positive number, else raise ConfigError."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise ConfigError(f"lr must be a positive number, got {lr!r}")
+    if not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"lr must be a finite positive number, got {lr}")
+    return float(lr)

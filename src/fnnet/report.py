@@ -1,0 +1,175 @@
+"""What a run leaves behind: metrics files, loss-curve plots and the summary table.
+
+Output paths are checked before any training starts (``check_output_path``), and
+every file is written under a temporary name in the same folder and renamed into
+place, so a failed or interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from fnnet.errors import ConfigError
+from fnnet.train import FitResult
+
+METRICS_FORMATS = (".json", ".csv")
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def check_output_path(path: str | os.PathLike, formats: Sequence[str], what: str) -> Path:
+    """Return ``path`` if a file of one of ``formats`` can be written there, else raise ConfigError.
+
+    Examples:
+      >>> check_output_path("curve.png", PLOT_FORMATS, "--plot").name
+      'curve.png'
+      >>> check_output_path("curve.txt", PLOT_FORMATS, "--plot")
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: --plot: unknown extension '.txt' in 'curve.txt'; expected one of .png, .svg, .pdf
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in formats:
+        raise ConfigError(
+            f"{what}: unknown extension {suffix!r} in {str(path)!r}; expected one of {', '.join(formats)}"
+        )
+    if path.is_dir():
+        raise ConfigError(f"{what}: {str(path)!r} is a directory; expected a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{what}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{what}: cannot write to {str(path)!r} (permission denied)")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_float(v: float):
+    return float(v) if math.isfinite(v) else None
+
+
+def record(result: FitResult) -> dict:
+    """A run as a JSON-ready dict: lesson, config, losses, compile_seconds, run_seconds.
+
+    Examples:
+      >>> import numpy as np
+      >>> r = FitResult("nn", None, np.array([2.0, 1.0]), 0.5, 0.01, {"steps": 2})
+      >>> record(r)["losses"]
+      [2.0, 1.0]
+    """
+    return {
+        "lesson": result.lesson,
+        "config": result.config,
+        "losses": [_json_float(v) for v in result.losses.tolist()],
+        "compile_seconds": result.compile_seconds,
+        "run_seconds": result.run_seconds,
+    }
+
+
+def write_metrics(path: Path, results: Sequence[FitResult]) -> None:
+    """Write ``results`` to ``path`` as JSON or CSV, chosen by its extension.
+
+    JSON: one run's record, or ``{"lessons": [records]}`` for several. CSV:
+    ``step,loss`` for one run, ``lesson,step,loss`` for several.
+    """
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".json":
+            doc = record(results[0]) if len(results) == 1 else {"lessons": [record(r) for r in results]}
+            tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        else:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                several = len(results) > 1
+                writer.writerow(["lesson", "step", "loss"] if several else ["step", "loss"])
+                for r in results:
+                    for step, loss in enumerate(r.losses.tolist()):
+                        writer.writerow([r.lesson, step, repr(loss)] if several else [step, repr(loss)])
+
+
+def write_plot(path: Path, results: Sequence[FitResult]) -> None:
+    """Plot the loss curves of ``results`` on one log-scale axis and save to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    for r in results:
+        cfg = r.config
+        ax.plot(r.losses, label=f"{r.lesson} ({cfg['optimizer']}, lr {cfg['lr']:g})" if cfg.get("lr") else r.lesson)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (sum of squared errors)")
+    ax.set_title("fnnet: loss per step" if len(results) > 1 else f"fnnet {results[0].lesson}: loss per step")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".").lower())
+    plt.close(fig)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(str(text).replace(",", ""))
+    except ValueError:
+        return text == "-"
+    return True
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: numeric columns right-aligned, the others left-aligned.
+
+    Examples:
+      >>> print(format_table(["name", "n"], [["x", "1"], ["yy", "22"]]))
+      name   n
+      ----  --
+      x      1
+      yy    22
+    """
+    columns = list(zip(headers, *rows))
+    widths = [max(len(str(c)) for c in col) for col in columns]
+    numeric = [bool(rows) and all(_is_number(c) for c in col[1:]) for col in columns]
+
+    def line(cells):
+        return "  ".join(
+            str(c).rjust(w) if num else str(c).ljust(w) for c, w, num in zip(cells, widths, numeric)
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def summary_table(results: Sequence[FitResult]) -> str:
+    """The table ``fnnet train`` prints: lesson, optimizer, lr, first/last loss, steps/s, compile s."""
+    rows = []
+    for r in results:
+        lr = r.config.get("lr")
+        rows.append([
+            r.lesson,
+            r.config["optimizer"],
+            "-" if lr is None else f"{lr:g}",
+            f"{r.losses[0]:.6g}",
+            f"{r.losses[-1]:.4g}",
+            f"{r.steps_per_second:,.0f}",
+            f"{r.compile_seconds:.2f}",
+        ])
+    return format_table(["lesson", "optimizer", "lr", "first loss", "last loss", "steps/s", "compile s"], rows)

@@ -1,0 +1,383 @@
+"""The training loop: one step as a pure function, chunks of steps compiled whole.
+
+``train_step`` maps a ``TrainState`` and a batch to the next state and the loss
+before the update. ``run_chunk`` is ``lax.scan`` of that step over a chunk,
+compiled once per (functions, chunk length, shapes). ``fit`` resolves a lesson
+id into plain functions and drives the chunks from a host loop that shows
+progress, checks the loss is finite and calls back; it never syncs per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import sys
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, Int
+
+from fnnet.data import Batch, Sizes, check_data, check_lr, check_positive_int, check_sizes, make_data, run_keys
+from fnnet.errors import ConfigError, DivergenceError
+from fnnet.lessons import LESSONS, get_lesson, lesson_functions, to_backend
+from fnnet.optimizers import OPTIMIZERS
+
+Params = Any  # a pytree of float arrays: the structure the lesson's init returns
+OptState = optax.OptState
+GradFn = Callable[[Params, Batch, "jax.Array | None"], tuple[Float[Array, ""], Params]]
+MakeOptimizer = Callable[[Any], optax.GradientTransformation]
+
+DEFAULT_STEPS = 500  # the tutorial's
+DEFAULT_LOG_EVERY = 100
+
+
+class TrainState(NamedTuple):
+    """Everything a run carries from one step to the next."""
+
+    params: Params  # the lesson's parameter pytree; float32 (float64 NumPy for the numpy lesson)
+    opt_state: OptState  # the optimizer's state for those params
+    key: jax.Array | None  # the run's training key, shape () typed key; None for the numpy lesson
+    step: Int[Array, ""]  # steps taken so far, int32 (a Python int for the numpy lesson)
+
+
+def step_key(key: jax.Array, step) -> jax.Array:
+    """The key of training step ``step``: ``fold_in(key, step)``.
+
+    Folding the step in (instead of splitting a carried key) lets anyone compute
+    the key of any step directly, e.g. to replay DynamicNet's depth schedule.
+
+    Examples:
+      >>> k = jax.random.key(0)
+      >>> bool((jax.random.key_data(step_key(k, 0)) != jax.random.key_data(step_key(k, 1))).any())
+      True
+    """
+    return jax.random.fold_in(key, step)
+
+
+def step_keys(key: jax.Array, steps: int) -> jax.Array:
+    """The keys of steps ``0 .. steps-1``, stacked.
+
+    Examples:
+      >>> step_keys(jax.random.key(0), 5).shape
+      (5,)
+    """
+    return jax.vmap(step_key, in_axes=(None, 0))(key, jnp.arange(steps))
+
+
+def train_step(state: TrainState, batch: Batch, *, grad_fn: GradFn, optimizer: optax.GradientTransformation):
+    """One step: gradient of the loss at ``state.params``, then the optimizer's update.
+
+    Returns ``(next_state, loss)`` where ``loss`` is the loss *before* the update,
+    as the tutorial prints it. Pure; jit-able; also runs eagerly on NumPy arrays.
+    """
+    key = None if state.key is None else step_key(state.key, state.step)
+    loss, grads = grad_fn(state.params, batch, key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+    return TrainState(params, opt_state, state.key, state.step + 1), loss
+
+
+@functools.partial(jax.jit, static_argnames=("grad_fn", "make_optimizer", "length"))
+def run_chunk(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int):
+    """``length`` training steps as one ``lax.scan``; returns ``(state, losses[length])``.
+
+    The optimizer is built inside from ``lr`` (a traced scalar), so a new
+    learning rate does not recompile.
+    """
+    optimizer = make_optimizer(lr)
+
+    def body(state, _):
+        return train_step(state, batch, grad_fn=grad_fn, optimizer=optimizer)
+
+    return jax.lax.scan(body, state, None, length=length)
+
+
+def run_chunk_numpy(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int):
+    """The same contract as ``run_chunk`` as a Python loop, for the NumPy lesson."""
+    optimizer = make_optimizer(lr)
+    losses = np.empty(length)
+    for i in range(length):
+        state, losses[i] = train_step(state, batch, grad_fn=grad_fn, optimizer=optimizer)
+    return state, losses
+
+
+_COMPILED: dict = {}
+
+
+def _signature(tree):
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((np.shape(x), jnp.result_type(x), getattr(x, "weak_type", False)) for x in leaves)
+
+
+def compiled_chunk(state, batch, lr, *, grad_fn, make_optimizer, length):
+    """The compiled ``run_chunk`` for these functions and argument shapes, and the seconds compiling took.
+
+    Compiles ahead of time on the first request and caches the executable, so
+    the second ``fit`` of the same configuration compiles nothing (0.0 seconds).
+    """
+    device = next(iter(jax.tree.leaves(state.params)[0].devices()))
+    cache_key = (grad_fn, make_optimizer, length, device, _signature((state, batch, lr)))
+    if cache_key in _COMPILED:
+        return _COMPILED[cache_key], 0.0
+    start = time.perf_counter()
+    compiled = run_chunk.lower(
+        state, batch, lr, grad_fn=grad_fn, make_optimizer=make_optimizer, length=length
+    ).compile()
+    _COMPILED[cache_key] = compiled
+    return compiled, time.perf_counter() - start
+
+
+class Progress(NamedTuple):
+    """What ``fit`` hands its callback after each chunk."""
+
+    step: int  # steps done so far
+    steps: int  # steps in the run
+    losses: np.ndarray  # the losses of the chunk just run
+    params: Params  # parameters after ``step`` steps
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """The outcome of ``fit``.
+
+    Attributes:
+      lesson: the lesson id.
+      params: the trained parameters (the structure the lesson's init returns).
+      losses: one loss per step, before that step's update (NumPy array).
+      compile_seconds: time spent compiling (0.0 when everything was cached).
+      run_seconds: time spent running the steps, compile excluded.
+      config: lesson, steps, lr, optimizer, seed and sizes of the run.
+    """
+
+    lesson: str
+    params: Params
+    losses: np.ndarray
+    compile_seconds: float
+    run_seconds: float
+    config: dict
+
+    @property
+    def steps_per_second(self) -> float:
+        return len(self.losses) / self.run_seconds if self.run_seconds > 0 else float("inf")
+
+
+def resolve_device(platform: str) -> jax.Device:
+    """The first device of ``platform`` (``cpu``, ``gpu`` or ``tpu``); ConfigError if there is none.
+
+    Examples:
+      >>> resolve_device("cpu").platform
+      'cpu'
+    """
+    if platform not in ("cpu", "gpu", "tpu"):
+        raise ConfigError(f"device must be one of cpu, gpu, tpu; got {platform!r}")
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError:
+        found = ", ".join(sorted({d.platform for d in jax.devices()}))
+        raise ConfigError(f"no {platform} device is available here (JAX sees: {found})") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_optimizer(transformation: optax.GradientTransformation) -> MakeOptimizer:
+    def make(lr):
+        del lr
+        return transformation
+
+    return make
+
+
+def _check_optimizer(optimizer, lesson, lr):
+    """Return (make_optimizer, name for the record)."""
+    if isinstance(optimizer, optax.GradientTransformation):
+        if lesson.backend == "numpy":
+            raise ConfigError("lesson 'numpy' runs in NumPy and takes only its hand-written SGD")
+        if lr is not None:
+            raise ConfigError("give lr inside the optax optimizer or as lr=, not both")
+        return _fixed_optimizer(optimizer), type(optimizer).__name__
+    name = lesson.optimizer if optimizer is None else optimizer
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ConfigError(
+            f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)} or an optax.GradientTransformation"
+        )
+    if lesson.backend == "numpy":
+        if name not in ("sgd", "sgd-by-hand"):
+            raise ConfigError(f"lesson 'numpy' runs in NumPy and takes only sgd (by hand), not {name!r}")
+        name = "sgd-by-hand"
+    return OPTIMIZERS[name], name
+
+
+def _check_params(params, expected, lesson_id):
+    """``params`` as NumPy arrays in the structure of ``expected`` (ShapeDtypeStructs), or ConfigError."""
+    got_def, exp_def = jax.tree.structure(params), jax.tree.structure(expected)
+    if got_def != exp_def:
+        names = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(expected)[0]]
+        raise ConfigError(
+            f"params do not match lesson {lesson_id!r}: expected a tree with leaves {', '.join(names)}"
+        )
+    checked = []
+    for (path, want), got in zip(jax.tree_util.tree_flatten_with_path(expected)[0], jax.tree.leaves(params)):
+        shape = np.shape(got)
+        if shape != want.shape:
+            raise ConfigError(
+                f"params{jax.tree_util.keystr(path)} has shape {shape}; lesson {lesson_id!r} expects {want.shape}"
+            )
+        arr = np.asarray(got)
+        if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
+            raise ConfigError(f"params{jax.tree_util.keystr(path)} must be finite floats, got dtype {arr.dtype}")
+        checked.append(arr)
+    return jax.tree.unflatten(exp_def, checked)
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, label: str):
+    """A rich progress bar on stderr, or a no-op updater when disabled."""
+    if not enabled:
+        yield lambda advance, loss: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total, loss="…")
+        yield lambda advance, loss: bar.update(task, advance=advance, loss=f"{loss:.4g}")
+
+
+def fit(
+    lesson_id: str,
+    *,
+    steps: int | None = None,
+    lr: float | None = None,
+    optimizer: str | optax.GradientTransformation | None = None,
+    seed: int = 0,
+    sizes: Sizes | tuple | None = None,
+    params: Params | None = None,
+    data: tuple | None = None,
+    log_every: int | None = None,
+    callback: Callable[[Progress], None] | None = None,
+    progress: bool | None = None,
+) -> FitResult:
+    """Train one lesson and return its parameters and loss curve.
+
+    Every argument left as ``None`` takes the lesson's seed default (500 steps,
+    the tutorial's learning rate and optimizer, sizes 64/1000/100/10). The same
+    ``seed`` gives the same data, initial weights and losses, bit for bit.
+
+    Args:
+      lesson_id: a key of ``fnnet.LESSONS``.
+      steps: number of training steps.
+      lr: learning rate (finite, > 0).
+      optimizer: ``"sgd"``, ``"momentum"``, ``"adam"``, ``"sgd-by-hand"``, or an
+        ``optax.GradientTransformation`` (then leave ``lr`` as None).
+      seed: seeds the data, the initial weights and the per-step keys.
+      sizes: ``Sizes(batch, d_in, hidden, d_out)``; read from ``data`` if omitted.
+      params: start from these weights (the structure ``init`` returns) instead
+        of drawing them.
+      data: ``(x, y)`` with shapes (N, D_in) and (N, D_out), to train on instead
+        of random data.
+      log_every: steps per compiled chunk; progress, the finiteness check and
+        ``callback`` happen between chunks (default 100).
+      callback: called with a ``Progress`` after every chunk.
+      progress: show a progress bar on stderr; default: when stderr is a terminal.
+
+    Returns:
+      A ``FitResult``.
+
+    Raises:
+      ConfigError: (a ``ValueError``) for an argument fnnet cannot use.
+      DivergenceError: when a loss is not finite; training stops at that chunk.
+
+    Examples:
+      >>> result = fit("autograd", steps=20, sizes=(8, 20, 10, 2), seed=1)
+      >>> result.losses.shape, bool(result.losses[-1] < result.losses[0])
+      ((20,), True)
+    """
+    lesson = get_lesson(lesson_id)
+    steps = DEFAULT_STEPS if steps is None else check_positive_int("steps", steps)
+    make_optimizer, optimizer_name = _check_optimizer(optimizer, lesson, lr)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        lr = check_lr(lesson.lr if lr is None else lr)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    log_every = min(steps, DEFAULT_LOG_EVERY if log_every is None else check_positive_int("log_every", log_every))
+    if callback is not None and not callable(callback):
+        raise ConfigError(f"callback must be callable, got {type(callback).__name__}")
+    sizes = None if sizes is None else check_sizes(sizes)
+    keys = run_keys(seed)
+    if data is not None:
+        batch, sizes = check_data(data, sizes, Sizes().hidden)
+    else:
+        sizes = sizes or Sizes()
+        batch = make_data(sizes, key=keys.data)
+
+    fns = lesson_functions(lesson.id, sizes)
+    if params is None:
+        params = fns.init(keys.init)
+    else:
+        params = _check_params(params, jax.eval_shape(fns.model.init, keys.init), lesson.id)
+    numpy_backend = lesson.backend == "numpy"
+    params, batch = to_backend(params, lesson.backend), to_backend(batch, lesson.backend)
+    if not numpy_backend:
+        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+    lr_value = np.float64(lr if lr is not None else 0.0) if numpy_backend else jnp.asarray(lr or 0.0, jnp.float32)
+    state = TrainState(
+        params=params,
+        opt_state=make_optimizer(lr_value).init(params),
+        key=None if numpy_backend else keys.train,
+        step=0 if numpy_backend else jnp.asarray(0, jnp.int32),
+    )
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    losses: list[np.ndarray] = []
+    compile_seconds = run_seconds = 0.0
+    done = 0
+    with _progress_bar(show, steps, lesson.id) as advance:
+        while done < steps:
+            length = min(log_every, steps - done)
+            statics = dict(grad_fn=fns.grad_fn, make_optimizer=make_optimizer, length=length)
+            if numpy_backend:
+                runner = functools.partial(run_chunk_numpy, **statics)
+            else:
+                runner, seconds = compiled_chunk(state, batch, lr_value, **statics)
+                compile_seconds += seconds
+            start = time.perf_counter()
+            state, chunk = runner(state, batch, lr_value)
+            chunk = np.asarray(chunk)  # the one host sync of the chunk
+            run_seconds += time.perf_counter() - start
+            losses.append(chunk)
+            finite = np.isfinite(chunk)
+            if not finite.all():
+                bad = int(np.argmin(finite))
+                curve = np.concatenate(losses)[: done + bad + 1]
+                raise DivergenceError(done + bad, chunk[bad], lr if lr is not None else float("nan"), curve)
+            done += length
+            advance(length, float(chunk[-1]))
+            if callback is not None:
+                callback(Progress(done, steps, chunk, state.params))
+    start = time.perf_counter()
+    params = jax.block_until_ready(state.params)
+    run_seconds += time.perf_counter() - start
+
+    config = dict(
+        lesson=lesson.id, steps=steps, lr=lr, optimizer=optimizer_name, seed=seed,
+        sizes=sizes._asdict(), backend=lesson.backend, data="given" if data is not None else "random",
+    )
+    return FitResult(lesson.id, params, np.concatenate(losses), compile_seconds, run_seconds, config)
+
+
+__all__ = [
+    "LESSONS", "TrainState", "FitResult", "Progress", "fit", "train_step", "run_chunk",
+    "step_key", "step_keys", "resolve_device",
+]
