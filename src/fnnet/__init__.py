@@ -1,5 +1,8 @@
 """fnnet: the "Learning PyTorch with Examples" tutorial redone the JAX way.
 
+The names below load on first use, so ``import fnnet`` (and the ``fnnet``
+command's argument parsing) stays quick; ``fnnet.fit`` pulls in JAX.
+
 Examples:
   >>> import fnnet
   >>> list(fnnet.LESSONS)[:3]
@@ -9,15 +12,33 @@ Examples:
   True
 """
 
-from fnnet import functional
-from fnnet.data import Sizes
-from fnnet.errors import ConfigError, DivergenceError
-from fnnet.lessons import LESSONS, Lesson
-from fnnet.train import FitResult, Progress, TrainState, fit
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "LESSONS", "Lesson", "Sizes", "fit", "FitResult", "Progress", "TrainState",
-    "ConfigError", "DivergenceError", "functional",
-]
+_EXPORTS = {
+    "LESSONS": "fnnet.lessons",
+    "Lesson": "fnnet.lessons",
+    "Sizes": "fnnet.data",
+    "fit": "fnnet.train",
+    "FitResult": "fnnet.train",
+    "Progress": "fnnet.train",
+    "TrainState": "fnnet.train",
+    "ConfigError": "fnnet.errors",
+    "DivergenceError": "fnnet.errors",
+}
+_SUBMODULES = ("functional", "modules", "lessons", "optimizers", "train", "data", "report", "errors", "cli")
+
+__all__ = sorted(_EXPORTS) + ["functional"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fnnet.{name}")
+    raise AttributeError(f"module 'fnnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

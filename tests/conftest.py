@@ -1,0 +1,23 @@
+"""Stricter JAX for the tests: implicit rank promotion is an error.
+
+(Strict dtype promotion is not switched on: optax's own Adam mixes a Python
+float with an int32 step count, which strict mode rejects.)"""
+
+import itertools
+
+import jax
+import pytest
+
+from fnnet.data import Sizes
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+SMALL = Sizes(batch=8, d_in=20, hidden=10, d_out=3)
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def key():
+    """A fresh key for each test that asks for one."""
+    return jax.random.key(1000 + next(_counter))

@@ -1,0 +1,136 @@
+"""The ``fnnet`` command, run as a user runs it: in a subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fnnet
+
+TINY = ["--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3"]
+
+
+def run(*argv, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True, cwd=cwd, timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def test_lessons_lists_the_eight_in_order():
+    out = run("lessons")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines()[2:]]
+    assert rows == list(fnnet.LESSONS)
+
+
+def test_train_one_lesson_prints_its_row():
+    out = run("train", "nn", "--steps", "40", "--quiet", *TINY)
+    assert out.returncode == 0, out.stderr
+    header, _, row = out.stdout.splitlines()[:3]
+    assert header.split()[:3] == ["lesson", "optimizer", "lr"]
+    assert row.split()[:3] == ["nn", "sgd-by-hand", "0.0001"]
+    assert out.stderr == ""
+
+
+def test_train_all_writes_json_metrics_and_a_plot(tmp_path):
+    metrics, plot = tmp_path / "m.json", tmp_path / "curves.png"
+    out = run("train", "--steps", "20", *TINY, "--metrics", str(metrics), "--plot", str(plot))
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.splitlines()
+    assert [line.split()[0] for line in table[2:10]] == list(fnnet.LESSONS)
+    doc = json.loads(metrics.read_text())
+    assert [r["lesson"] for r in doc["lessons"]] == list(fnnet.LESSONS)
+    for r in doc["lessons"]:
+        assert len(r["losses"]) == 20 and r["config"]["steps"] == 20
+        assert r["config"]["sizes"] == {"batch": 8, "d_in": 20, "hidden": 10, "d_out": 3}
+        assert r["run_seconds"] > 0 and r["compile_seconds"] >= 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "m.json"]  # no temporary files left
+
+
+def test_metrics_match_the_library_in_both_formats(tmp_path):
+    as_json, as_csv = tmp_path / "m.json", tmp_path / "m.csv"
+    for path in (as_json, as_csv):
+        out = run("train", "optim", "--steps", "30", "--seed", "4", *TINY, "--metrics", str(path), "--quiet")
+        assert out.returncode == 0, out.stderr
+    expected = fnnet.fit("optim", steps=30, seed=4, sizes=(8, 20, 10, 3)).losses
+    doc = json.loads(as_json.read_text())
+    assert set(doc) == {"lesson", "config", "losses", "compile_seconds", "run_seconds"}
+    assert doc["lesson"] == "optim" and doc["config"]["optimizer"] == "adam" and doc["config"]["seed"] == 4
+    np.testing.assert_allclose(doc["losses"], expected, rtol=1e-6)
+    with open(as_csv) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["step", "loss"] and len(rows) == 31
+    np.testing.assert_array_equal([int(r[0]) for r in rows[1:]], np.arange(30))
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected, rtol=1e-6)
+
+
+def test_python_dash_m_and_the_console_script_agree():
+    script = os.path.join(os.path.dirname(sys.executable), "fnnet")
+    if not os.path.exists(script):
+        pytest.skip("console script not installed next to this interpreter")
+    out = subprocess.run([script, "lessons"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout == run("lessons").stdout
+
+
+def _user_errors(tmp):
+    cases = [
+        (["train", "nope"], "unknown lesson 'nope'"),
+        (["train", "nn", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+        (["train", "numpy", "--optimizer", "adam"], "takes only sgd"),
+        (["train", "nn", "--steps", "0"], "--steps: expected a positive integer"),
+        (["train", "nn", "--steps", "-3"], "--steps: expected a positive integer"),
+        (["train", "nn", "--steps", "ten"], "--steps: expected a positive integer"),
+        (["train", "nn", "--lr", "0"], "--lr: expected a finite positive number"),
+        (["train", "nn", "--lr", "-0.1"], "--lr: expected a finite positive number"),
+        (["train", "nn", "--lr", "nan"], "--lr: expected a finite positive number"),
+        (["train", "nn", "--lr", "inf"], "--lr: expected a finite positive number"),
+        (["train", "nn", "--batch", "0"], "--batch: expected a positive integer"),
+        (["train", "nn", "--d-in", "-1"], "--d-in: expected a positive integer"),
+        (["train", "nn", "--hidden", "0"], "--hidden: expected a positive integer"),
+        (["train", "nn", "--d-out", "1.5"], "--d-out: expected a positive integer"),
+        (["train", "nn", "--log-every", "0"], "--log-every: expected a positive integer"),
+        (["train", "nn", "--seed", "-2"], "--seed: expected a non-negative integer"),
+        (["train", "nn", "--device", "quantum"], "invalid choice: 'quantum'"),
+        (["train", "nn", "--metrics", f"{tmp}/missing/m.json"], "does not exist"),
+        (["train", "nn", "--metrics", f"{tmp}/m.txt"], "unknown extension '.txt'"),
+        (["train", "nn", "--metrics", f"{tmp}/adir.json"], "is a directory"),
+        (["train", "nn", "--plot", f"{tmp}/p.jpg"], "unknown extension '.jpg'"),
+        (["train", "nn", "--plot", f"{tmp}/missing/p.png"], "does not exist"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["train", "nn", "--stepz", "3"], "unrecognized arguments"),
+    ]
+    import jax
+
+    if not any(d.platform == "gpu" for d in jax.devices()):  # only a user error where there is no GPU
+        cases.append((["train", "nn", "--device", "gpu", "--metrics", f"{tmp}/m.json"], "no gpu device"))
+    if os.geteuid() != 0:  # root may write anywhere
+        cases.append((["train", "nn", "--metrics", f"{tmp}/locked/m.json"], "permission denied"))
+    return cases
+
+
+def test_user_errors_exit_2_with_one_line_and_leave_no_file(tmp_path):
+    (tmp_path / "adir.json").mkdir()
+    (tmp_path / "locked").mkdir(mode=0o500)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, message in _user_errors(tmp_path):
+        out = run(*argv, *TINY[:0])
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2, (argv, out.returncode, out.stderr)
+        assert len(lines) == 1 and message in lines[0] and lines[0].startswith("fnnet"), (argv, out.stderr)
+        assert "Traceback" not in out.stderr and out.stdout == ""
+        assert sorted(p.name for p in tmp_path.iterdir()) == before, argv
+
+
+def test_divergence_exits_3_and_writes_nothing(tmp_path):
+    metrics = tmp_path / "m.json"
+    out = run("train", "nn", "--lr", "10", "--metrics", str(metrics), "--plot", str(tmp_path / "p.png"))
+    assert out.returncode == 3
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "diverged at step" in lines[0] and "learning rate 10" in lines[0]
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,108 @@
+"""The eight lessons at the seed's defaults: they converge, and lessons that share a model share a start."""
+
+import jax
+import numpy as np
+import pytest
+
+import fnnet
+from fnnet.data import Sizes, run_keys
+from fnnet.lessons import LESSONS, lesson_functions
+
+from conftest import SMALL
+
+SEED_SPEC = {  # from the seed: (optimizer, lr) of each step of the tutorial
+    "numpy": ("sgd-by-hand", 1e-6),
+    "tensors": ("sgd-by-hand", 1e-6),
+    "autograd": ("sgd-by-hand", 1e-6),
+    "custom_function": ("sgd-by-hand", 1e-6),
+    "nn": ("sgd-by-hand", 1e-4),
+    "optim": ("adam", 1e-4),
+    "custom_module": ("sgd", 1e-4),
+    "control_flow": ("momentum", 1e-4),
+}
+
+
+@pytest.fixture(scope="module")
+def seed_runs():
+    """Every lesson once, at the seed's defaults (64/1000/100/10, 500 steps, seed 0)."""
+    return {lesson_id: fnnet.fit(lesson_id) for lesson_id in LESSONS}
+
+
+def test_lessons_are_the_tutorial_steps_in_order():
+    assert list(LESSONS) == list(SEED_SPEC)
+    for lesson_id, (optimizer, lr) in SEED_SPEC.items():
+        assert (LESSONS[lesson_id].optimizer, LESSONS[lesson_id].lr) == (optimizer, lr)
+
+
+def test_first_lessons_differ_in_one_idea():
+    """numpy -> tensors -> autograd -> custom_function: where it runs, how the gradient is made, the ReLU."""
+    fields = ("model", "gradient", "backend", "optimizer", "lr")
+    steps = [("numpy", "tensors", "backend"), ("tensors", "autograd", "gradient"),
+             ("autograd", "custom_function", "model"), ("nn", "optim", "optimizer")]
+    for before, after, field in steps:
+        changed = [f for f in fields if getattr(LESSONS[before], f) != getattr(LESSONS[after], f)]
+        assert changed == [field], (before, after, changed)
+
+
+@pytest.mark.parametrize("lesson_id", list(LESSONS))
+def test_every_lesson_converges_at_its_seed_defaults(seed_runs, lesson_id):
+    losses = seed_runs[lesson_id].losses
+    assert losses.shape == (500,)
+    assert np.isfinite(losses).all()
+    assert losses[-50:].min() < 0.01 * losses[0]
+
+
+def test_seed_loss_scales(seed_runs):
+    """Random-normal weights start near the seed's 3e7; torch-style init near its ~600-700."""
+    for lesson_id in ("numpy", "tensors", "autograd", "custom_function"):
+        assert 1e7 < seed_runs[lesson_id].losses[0] < 1e8
+    for lesson_id in ("nn", "optim", "custom_module", "control_flow"):
+        assert 300 < seed_runs[lesson_id].losses[0] < 1500
+
+
+@pytest.mark.parametrize("group", [("tensors", "autograd", "custom_function"), ("nn", "custom_module")])
+def test_lessons_of_one_model_agree_to_float_rounding(seed_runs, group):
+    first = seed_runs[group[0]]
+    for other in group[1:]:
+        np.testing.assert_allclose(seed_runs[other].losses, first.losses, rtol=1e-6, atol=0)
+
+
+def test_nn_and_optim_share_their_start(seed_runs):
+    assert seed_runs["nn"].losses[0] == seed_runs["optim"].losses[0]
+    assert not np.array_equal(seed_runs["nn"].losses[1:], seed_runs["optim"].losses[1:])
+
+
+def test_jax_lessons_follow_the_numpy_reference(seed_runs):
+    """float32 JAX against float64 NumPy from the same start, while the loss is above float32's floor."""
+    reference = seed_runs["numpy"].losses
+    assert reference.dtype == np.float64
+    above = reference > 1e-6 * reference[0]
+    assert above.sum() > 100
+    for lesson_id in ("tensors", "autograd", "custom_function"):
+        got = seed_runs[lesson_id].losses
+        np.testing.assert_allclose(got[above], reference[above], rtol=1e-4)
+
+
+def test_numpy_lesson_computes_in_numpy_float64():
+    result = fnnet.fit("numpy", steps=5, sizes=SMALL)
+    assert all(isinstance(p, np.ndarray) and p.dtype == np.float64 for p in result.params.values())
+
+
+def test_same_seed_same_losses_other_seed_different():
+    for lesson_id in ("tensors", "control_flow"):
+        a = fnnet.fit(lesson_id, steps=40, sizes=SMALL, seed=3).losses
+        b = fnnet.fit(lesson_id, steps=40, sizes=SMALL, seed=3).losses
+        c = fnnet.fit(lesson_id, steps=40, sizes=SMALL, seed=4).losses
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, c)
+
+
+def test_nn_family_initialises_like_torch_linear():
+    params = lesson_functions("custom_module", Sizes()).init(run_keys(0).init)
+    for layer, fan_in in (("linear1", 1000), ("linear2", 100)):
+        bound = 1 / np.sqrt(fan_in)
+        for name in ("kernel", "bias"):
+            values = np.asarray(params[layer][name])
+            assert np.abs(values).max() <= bound
+            assert np.abs(values).max() > 0.95 * bound  # uniform over the whole interval, not a narrower one
+            assert abs(values.std() - bound / np.sqrt(3)) < 0.1 * bound  # std of U(-b, b)
