@@ -134,3 +134,10 @@ def test_divergence_exits_3_and_writes_nothing(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "diverged at step" in lines[0] and "learning rate 10" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_parsers_lesson_list_is_the_library_s():
+    """cli.py keeps its own copy so --help needs no JAX import; it must not drift."""
+    from fnnet.cli import LESSON_IDS
+
+    assert list(LESSON_IDS) == list(fnnet.LESSONS)

@@ -114,9 +114,10 @@ def write_plot(path: Path, results: Sequence[FitResult]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
-    for r in results:
+    styles = ["-", "--", ":", "-."]  # lessons that agree lie on each other; dashes keep both visible
+    for i, r in enumerate(results):
         cfg = r.config
-        ax.plot(r.losses, label=f"{r.lesson} ({cfg['optimizer']}, lr {cfg['lr']:g})" if cfg.get("lr") else r.lesson)
+        ax.plot(r.losses, linestyle=styles[i % len(styles)], label=f"{r.lesson} ({cfg['optimizer']}, lr {cfg['lr']:g})" if cfg.get("lr") else r.lesson)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (sum of squared errors)")
