@@ -106,3 +106,16 @@ def test_nn_family_initialises_like_torch_linear():
             assert np.abs(values).max() <= bound
             assert np.abs(values).max() > 0.95 * bound  # uniform over the whole interval, not a narrower one
             assert abs(values.std() - bound / np.sqrt(3)) < 0.1 * bound  # std of U(-b, b)
+
+
+@pytest.mark.parametrize("lesson_id,count", [
+    # the tutorial's parameter counts at 64/1000/100/10, as torch's sum(p.numel()) gives them
+    ("numpy", 1000 * 100 + 100 * 10),
+    ("autograd", 1000 * 100 + 100 * 10),
+    ("nn", 1000 * 100 + 100 + 100 * 10 + 10),
+    ("custom_module", 1000 * 100 + 100 + 100 * 10 + 10),
+    ("control_flow", 1000 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10),
+])
+def test_parameter_counts_match_the_tutorial(lesson_id, count):
+    params = lesson_functions(lesson_id, Sizes()).init(run_keys(0).init)
+    assert sum(np.size(p) for p in jax.tree.leaves(params)) == count

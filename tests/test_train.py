@@ -147,3 +147,9 @@ def test_bad_arguments_raise_one_line_config_errors(args, kwargs, message):
     assert isinstance(info.value, ValueError)
     text = str(info.value)
     assert message in text and "\n" not in text
+
+
+def test_progress_bar_runs_when_asked(capfd):
+    result = fnnet.fit("tensors", steps=20, sizes=SMALL, log_every=5, progress=True)
+    assert len(result.losses) == 20
+    assert capfd.readouterr().out == ""  # the bar goes to stderr, never stdout

@@ -45,8 +45,14 @@ def check_output_path(path: str | os.PathLike, formats: Sequence[str], what: str
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(f"{what}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{what}: cannot write to {str(path)!r} (permission denied)")
+    try:  # ask the file system itself: os.access says yes to root even where writing fails
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"{what}: cannot write to {str(path)!r} ({err.strerror or err})") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what}: cannot write to {str(path)!r} (the file is read-only)")
     return path
 
 
