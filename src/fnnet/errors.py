@@ -33,7 +33,7 @@ class DivergenceError(FloatingPointError):
         self.loss = float(loss)
         self.lr = float(lr)
         self.losses = losses
+        rate = f"learning rate {self.lr:g}" if np.isfinite(self.lr) else "the optimizer's learning rate"
         super().__init__(
-            f"training diverged at step {self.step}: loss is {self.loss} "
-            f"with learning rate {self.lr:g}; try a smaller --lr"
+            f"training diverged at step {self.step}: loss is {self.loss} with {rate}; try a smaller --lr"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import numbers
 import sys
 import time
 from typing import Any, Callable, NamedTuple
@@ -255,6 +256,49 @@ def _progress_bar(enabled: bool, total: int, label: str):
         yield lambda advance, loss: bar.update(task, advance=advance, loss=f"{loss:.4g}")
 
 
+def run_chunks(
+    state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, steps: int,
+    log_every: int, numpy_backend: bool = False, label: str = "train", show_progress: bool = False,
+    callback: Callable[[Progress], None] | None = None,
+):
+    """The host loop: ``steps`` steps in chunks of ``log_every``; returns ``(state, losses, compile_s, run_s)``.
+
+    Between chunks it reads the chunk's losses (the only host sync), stops with
+    ``DivergenceError`` at the first non-finite one, advances the progress bar
+    and calls ``callback``.
+    """
+    losses: list[np.ndarray] = []
+    compile_seconds = run_seconds = 0.0
+    done = 0
+    with _progress_bar(show_progress, steps, label) as advance:
+        while done < steps:
+            length = min(log_every, steps - done)
+            statics = dict(grad_fn=grad_fn, make_optimizer=make_optimizer, length=length)
+            if numpy_backend:
+                runner = functools.partial(run_chunk_numpy, **statics)
+            else:
+                runner, seconds = compiled_chunk(state, batch, lr, **statics)
+                compile_seconds += seconds
+            start = time.perf_counter()
+            state, chunk = runner(state, batch, lr)
+            chunk = np.asarray(chunk)  # the one host sync of the chunk
+            run_seconds += time.perf_counter() - start
+            losses.append(chunk)
+            finite = np.isfinite(chunk)
+            if not finite.all():
+                bad = int(np.argmin(finite))
+                curve = np.concatenate(losses)[: done + bad + 1]
+                raise DivergenceError(done + bad, chunk[bad], float(lr), curve)
+            done += length
+            advance(length, float(chunk[-1]))
+            if callback is not None:
+                callback(Progress(done, steps, chunk, state.params))
+    start = time.perf_counter()
+    state = jax.block_until_ready(state)
+    run_seconds += time.perf_counter() - start
+    return state, np.concatenate(losses), compile_seconds, run_seconds
+
+
 def fit(
     lesson_id: str,
     *,
@@ -309,7 +353,7 @@ def fit(
     make_optimizer, optimizer_name = _check_optimizer(optimizer, lesson, lr)
     if not isinstance(optimizer, optax.GradientTransformation):
         lr = check_lr(lesson.lr if lr is None else lr)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     log_every = min(steps, DEFAULT_LOG_EVERY if log_every is None else check_positive_int("log_every", log_every))
     if callback is not None and not callable(callback):
@@ -331,7 +375,7 @@ def fit(
     params, batch = to_backend(params, lesson.backend), to_backend(batch, lesson.backend)
     if not numpy_backend:
         params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
-    lr_value = np.float64(lr if lr is not None else 0.0) if numpy_backend else jnp.asarray(lr or 0.0, jnp.float32)
+    lr_value = np.float64(lr) if numpy_backend else jnp.asarray(float("nan") if lr is None else lr, jnp.float32)
     state = TrainState(
         params=params,
         opt_state=make_optimizer(lr_value).init(params),
@@ -340,41 +384,15 @@ def fit(
     )
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    losses: list[np.ndarray] = []
-    compile_seconds = run_seconds = 0.0
-    done = 0
-    with _progress_bar(show, steps, lesson.id) as advance:
-        while done < steps:
-            length = min(log_every, steps - done)
-            statics = dict(grad_fn=fns.grad_fn, make_optimizer=make_optimizer, length=length)
-            if numpy_backend:
-                runner = functools.partial(run_chunk_numpy, **statics)
-            else:
-                runner, seconds = compiled_chunk(state, batch, lr_value, **statics)
-                compile_seconds += seconds
-            start = time.perf_counter()
-            state, chunk = runner(state, batch, lr_value)
-            chunk = np.asarray(chunk)  # the one host sync of the chunk
-            run_seconds += time.perf_counter() - start
-            losses.append(chunk)
-            finite = np.isfinite(chunk)
-            if not finite.all():
-                bad = int(np.argmin(finite))
-                curve = np.concatenate(losses)[: done + bad + 1]
-                raise DivergenceError(done + bad, chunk[bad], lr if lr is not None else float("nan"), curve)
-            done += length
-            advance(length, float(chunk[-1]))
-            if callback is not None:
-                callback(Progress(done, steps, chunk, state.params))
-    start = time.perf_counter()
-    params = jax.block_until_ready(state.params)
-    run_seconds += time.perf_counter() - start
-
+    state, losses, compile_seconds, run_seconds = run_chunks(
+        state, batch, lr_value, grad_fn=fns.grad_fn, make_optimizer=make_optimizer, steps=steps,
+        log_every=log_every, numpy_backend=numpy_backend, label=lesson.id, show_progress=show, callback=callback,
+    )
     config = dict(
-        lesson=lesson.id, steps=steps, lr=lr, optimizer=optimizer_name, seed=seed,
+        lesson=lesson.id, steps=steps, lr=lr, optimizer=optimizer_name, seed=int(seed),
         sizes=sizes._asdict(), backend=lesson.backend, data="given" if data is not None else "random",
     )
-    return FitResult(lesson.id, params, np.concatenate(losses), compile_seconds, run_seconds, config)
+    return FitResult(lesson.id, state.params, losses, compile_seconds, run_seconds, config)
 
 
 __all__ = [
