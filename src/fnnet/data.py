@@ -102,7 +102,7 @@ def make_data(sizes: Sizes, *, key: jax.Array) -> Batch:
 
 
 def check_data(data, sizes: Sizes | None, default_hidden: int) -> tuple[Batch, Sizes]:
-    """Validate user data ``(x, y)`` and return it as float32 arrays with its Sizes.
+    """Validate user data ``(x, y)`` and return it (as NumPy arrays, dtype kept) with its Sizes.
 
     ``x`` must be (N, D_in), ``y`` (N, D_out), both real and finite. When ``sizes``
     is given its batch, d_in and d_out must match; otherwise they are read from
@@ -145,7 +145,7 @@ def check_data(data, sizes: Sizes | None, default_hidden: int) -> tuple[Batch, S
             f"data shapes x{x.shape} y{y.shape} do not match sizes "
             f"(batch={sizes.batch}, d_in={sizes.d_in}, d_out={sizes.d_out})"
         )
-    return (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)), found
+    return (x, y), found
 
 
 def check_lr(lr) -> float:

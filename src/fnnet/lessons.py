@@ -13,6 +13,7 @@ import functools
 from typing import Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fnnet.data import Sizes
@@ -114,10 +115,20 @@ class LessonFunctions(NamedTuple):
 
 
 def to_backend(tree, backend: str):
-    """Arrays of ``tree`` as the backend computes with them: float64 NumPy for ``"numpy"``."""
+    """The arrays of ``tree`` as ``backend`` computes with them.
+
+    ``"numpy"``: float64 NumPy arrays. ``"jax"``: float32 JAX arrays (arrays
+    that already are need no copy).
+
+    Examples:
+      >>> to_backend({"w": np.arange(2)}, "numpy")["w"].dtype
+      dtype('float64')
+      >>> to_backend({"w": np.ones(2)}, "jax")["w"].dtype
+      dtype('float32')
+    """
     if backend == "numpy":
         return jax.tree.map(lambda a: np.asarray(a, dtype=np.float64), tree)
-    return tree
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), tree)
 
 
 @functools.lru_cache(maxsize=None)

@@ -372,9 +372,7 @@ def fit(
     else:
         params = _check_params(params, jax.eval_shape(fns.model.init, keys.init), lesson.id)
     numpy_backend = lesson.backend == "numpy"
-    params, batch = to_backend(params, lesson.backend), to_backend(batch, lesson.backend)
-    if not numpy_backend:
-        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+    params, batch = to_backend(params, lesson.backend), to_backend(tuple(batch), lesson.backend)
     lr_value = np.float64(lr) if numpy_backend else jnp.asarray(float("nan") if lr is None else lr, jnp.float32)
     state = TrainState(
         params=params,
