@@ -67,17 +67,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
     train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"),
                        help="optimizer (default: the lesson's)")
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    train.add_argument("--batch", type=_positive_int, help="N, rows of data (default 64)")
-    train.add_argument("--d-in", type=_positive_int, help="D_in, input features (default 1000)")
-    train.add_argument("--hidden", type=_positive_int, help="H, hidden width (default 100)")
-    train.add_argument("--d-out", type=_positive_int, help="D_out, outputs (default 10)")
+    _add_run_options(train)
     train.add_argument("--log-every", type=_positive_int, help="steps per compiled chunk (default 100)")
     train.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="backend to run on (default: JAX's)")
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
     train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
     train.add_argument("--quiet", action="store_true", help="no progress output, only the table")
+
+    compare = sub.add_parser(
+        "compare",
+        help="train lessons in PyTorch and in fnnet from the same start and compare",
+        description=(
+            "Run each lesson in PyTorch (the tutorial's code) and in fnnet from the same weights, data and "
+            "depth schedule; print both losses, their worst relative difference, the step-0 gradient "
+            "difference, ms/step and a verdict. Exit 1 if a lesson fails. Needs PyTorch."
+        ),
+    )
+    compare.add_argument("lesson", nargs="?", default="all", metavar="LESSON|all",
+                         help=f"one of: {', '.join(LESSON_IDS)}, or all (default)")
+    compare.add_argument("--steps", type=_positive_int, help="training steps (default 500)")
+    _add_run_options(compare)
+    compare.add_argument("--x64", action="store_true", help="compare in float64 instead of float32")
+    compare.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
+                         help="scale fnnet's starting weights by 1+EPS, to watch the check fail (default 0)")
+    compare.add_argument("--json", metavar="PATH", help="write every comparison to PATH.json")
+    compare.add_argument("--plot", metavar="PATH", help="write PyTorch and fnnet curves, a panel per lesson")
     return parser
+
+
+def _add_run_options(parser):
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--batch", type=_positive_int, help="N, rows of data (default 64)")
+    parser.add_argument("--d-in", type=_positive_int, help="D_in, input features (default 1000)")
+    parser.add_argument("--hidden", type=_positive_int, help="H, hidden width (default 100)")
+    parser.add_argument("--d-out", type=_positive_int, help="D_out, outputs (default 10)")
+
+
+def _sizes(args):
+    from fnnet.data import Sizes
+
+    given = {"batch": args.batch, "d_in": args.d_in, "hidden": args.hidden, "d_out": args.d_out}
+    return Sizes(**{k: v for k, v in given.items() if v is not None})
 
 
 def _lessons() -> int:
@@ -95,7 +125,6 @@ def _train(args) -> int:
     import jax
 
     from fnnet import report
-    from fnnet.data import Sizes
     from fnnet.lessons import LESSONS, get_lesson
     from fnnet.train import fit, resolve_device
 
@@ -106,8 +135,7 @@ def _train(args) -> int:
     metrics = args.metrics and report.check_output_path(args.metrics, report.METRICS_FORMATS, "--metrics")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
     device = resolve_device(args.device) if args.device else None
-    given = {"batch": args.batch, "d_in": args.d_in, "hidden": args.hidden, "d_out": args.d_out}
-    sizes = Sizes(**{k: v for k, v in given.items() if v is not None})
+    sizes = _sizes(args)
 
     results = []
     with jax.default_device(device) if device else contextlib.nullcontext():
@@ -130,6 +158,44 @@ def _train(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from fnnet import report
+    from fnnet.lessons import LESSONS, get_lesson
+
+    ids = list(LESSONS) if args.lesson == "all" else [get_lesson(args.lesson).id]
+    out_json = args.json and report.check_output_path(args.json, (".json",), "--json")
+    plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    if not math.isfinite(args.perturb):
+        raise _usage(f"--perturb: expected a finite number, got {args.perturb}")
+    from fnnet.compare import check  # imports torch: after the cheap checks
+
+    checks = []
+    for lesson_id in ids:
+        checks.append(check(lesson_id, steps=args.steps, seed=args.seed, sizes=_sizes(args),
+                            perturb=args.perturb, x64=args.x64))
+        if not sys.stderr.isatty():
+            continue
+        print(f"compared {lesson_id}: {checks[-1].verdict}", file=sys.stderr)
+    print(report.compare_table(checks))
+    if out_json:
+        report.write_json(out_json, {"lessons": [c.record() for c in checks]})
+        print(f"comparisons written to {out_json}")
+    if plot:
+        report.write_compare_plot(plot, checks)
+        print(f"plot written to {plot}")
+    failed = [c.f32.lesson for c in checks if not c.ok]
+    if failed:
+        print(f"fnnet compare: {', '.join(failed)} differ beyond tolerance", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _usage(message: str):
+    from fnnet.errors import ConfigError
+
+    return ConfigError(message)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
@@ -140,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     from fnnet.errors import ConfigError, DivergenceError
 
     try:
-        return _lessons() if args.command == "lessons" else _train(args)
+        return {"lessons": lambda _: _lessons(), "train": _train, "compare": _compare}[args.command](args)
     except ConfigError as err:
         print(f"fnnet: error: {err}", file=sys.stderr)
         return EXIT_USAGE

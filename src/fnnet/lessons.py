@@ -114,11 +114,11 @@ class LessonFunctions(NamedTuple):
     model: Model  # the lesson's model in float32 JAX, before any backend conversion
 
 
-def to_backend(tree, backend: str):
+def to_backend(tree, backend: str, dtype=None):
     """The arrays of ``tree`` as ``backend`` computes with them.
 
-    ``"numpy"``: float64 NumPy arrays. ``"jax"``: float32 JAX arrays (arrays
-    that already are need no copy).
+    ``"numpy"``: float64 NumPy arrays. ``"jax"``: JAX arrays of ``dtype``
+    (default float32; arrays that already are need no copy).
 
     Examples:
       >>> to_backend({"w": np.arange(2)}, "numpy")["w"].dtype
@@ -128,7 +128,8 @@ def to_backend(tree, backend: str):
     """
     if backend == "numpy":
         return jax.tree.map(lambda a: np.asarray(a, dtype=np.float64), tree)
-    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), tree)
+    dtype = jnp.float32 if dtype is None else dtype
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
 
 
 @functools.lru_cache(maxsize=None)

@@ -89,7 +89,7 @@ def draw_depth(key: jax.Array) -> Int[Array, ""]:
       >>> sorted(set(depths.tolist()))
       [0, 1, 2, 3]
     """
-    return jax.random.randint(key, (), 0, MAX_DEPTH + 1)
+    return jax.random.randint(key, (), 0, MAX_DEPTH + 1, dtype=jnp.int32)  # int32 also under x64: same draws
 
 
 class DynamicNet(nnx.Module):

@@ -92,33 +92,33 @@ def record(result: FitResult) -> dict:
     }
 
 
+def write_json(path: Path, doc) -> None:
+    """Write ``doc`` as indented JSON to ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+
+
 def write_metrics(path: Path, results: Sequence[FitResult]) -> None:
     """Write ``results`` to ``path`` as JSON or CSV, chosen by its extension.
 
     JSON: one run's record, or ``{"lessons": [records]}`` for several. CSV:
     ``step,loss`` for one run, ``lesson,step,loss`` for several.
     """
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".json":
-            doc = record(results[0]) if len(results) == 1 else {"lessons": [record(r) for r in results]}
-            tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        else:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.writer(f)
-                several = len(results) > 1
-                writer.writerow(["lesson", "step", "loss"] if several else ["step", "loss"])
-                for r in results:
-                    for step, loss in enumerate(r.losses.tolist()):
-                        writer.writerow([r.lesson, step, repr(loss)] if several else [step, repr(loss)])
+    if path.suffix.lower() == ".json":
+        write_json(path, record(results[0]) if len(results) == 1 else {"lessons": [record(r) for r in results]})
+        return
+    several = len(results) > 1
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["lesson", "step", "loss"] if several else ["step", "loss"])
+        for r in results:
+            for step, loss in enumerate(r.losses.tolist()):
+                writer.writerow([r.lesson, step, repr(loss)] if several else [step, repr(loss)])
 
 
 def write_plot(path: Path, results: Sequence[FitResult]) -> None:
     """Plot the loss curves of ``results`` on one log-scale axis and save to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
     styles = ["-", "--", ":", "-."]  # lessons that agree lie on each other; dashes keep both visible
     for i, r in enumerate(results):
@@ -130,6 +130,21 @@ def write_plot(path: Path, results: Sequence[FitResult]) -> None:
     ax.set_title("fnnet: loss per step" if len(results) > 1 else f"fnnet {results[0].lesson}: loss per step")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
+    _save(fig, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".").lower())
     plt.close(fig)
@@ -180,3 +195,45 @@ def summary_table(results: Sequence[FitResult]) -> str:
             f"{r.compile_seconds:.2f}",
         ])
     return format_table(["lesson", "optimizer", "lr", "first loss", "last loss", "steps/s", "compile s"], rows)
+
+
+def compare_table(checks) -> str:
+    """The table ``fnnet compare`` prints, one row per lesson (``fnnet.compare.Check`` objects)."""
+    rows = []
+    for c in checks:
+        f32 = c.f32
+        rows.append([
+            c.f32.lesson,
+            f"{f32.torch_losses[0]:.6g}", f"{f32.jax_losses[0]:.6g}",
+            f"{f32.torch_losses[-1]:.4g}", f"{f32.jax_losses[-1]:.4g}",
+            f"{f32.loss_diff:.1e}", f"{f32.grad_diff:.1e}",
+            "-" if c.f64 is None else f"{c.f64.loss_diff:.1e}",
+            f"{1e3 * f32.torch_seconds / f32.steps:.3f}", f"{1e3 * f32.jax_seconds / f32.steps:.3f}",
+            c.verdict,
+        ])
+    headers = ["lesson", "torch first", "jax first", "torch last", "jax last", "loss diff", "grad diff",
+               "f64 loss diff", "torch ms/step", "jax ms/step", "verdict"]
+    return format_table(headers, rows)
+
+
+def write_compare_plot(path: Path, checks) -> None:
+    """One panel per lesson: the PyTorch curve and the fnnet curve on a log scale."""
+    plt = _pyplot()
+    cols = min(4, len(checks))
+    rows = -(-len(checks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False, constrained_layout=True)
+    for ax, c in zip(axes.flat, checks):
+        comp = c.f32
+        ax.plot(comp.torch_losses, color="#ee4c2c", linewidth=2.5, alpha=0.6, label="PyTorch")
+        ax.plot(comp.jax_losses, color="#1f4e9c", linewidth=1.0, linestyle="--", label="fnnet (JAX)")
+        ax.set_yscale("log")
+        ax.set_title(f"{comp.lesson}: {c.verdict}", fontsize="medium", color="black" if c.ok else "red")
+        ax.set_xlabel("step", fontsize="small")
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(checks):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize="small")
+    dtypes = {c.f32.dtype for c in checks if c.f32.lesson != "numpy"} or {"float64"}
+    precision = "/".join(sorted(dtypes)) + (", numpy lesson float64" if len(checks) > 1 and dtypes != {"float64"} else "")
+    fig.suptitle(f"PyTorch vs fnnet from the same start ({precision}): loss per step")
+    _save(fig, path)

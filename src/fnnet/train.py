@@ -312,6 +312,7 @@ def fit(
     log_every: int | None = None,
     callback: Callable[[Progress], None] | None = None,
     progress: bool | None = None,
+    dtype: str = "float32",
 ) -> FitResult:
     """Train one lesson and return its parameters and loss curve.
 
@@ -335,6 +336,8 @@ def fit(
         ``callback`` happen between chunks (default 100).
       callback: called with a ``Progress`` after every chunk.
       progress: show a progress bar on stderr; default: when stderr is a terminal.
+      dtype: ``"float32"`` (the tutorial's) or ``"float64"`` for the JAX lessons;
+        float64 needs ``jax.enable_x64``. The numpy lesson is always float64.
 
     Returns:
       A ``FitResult``.
@@ -358,6 +361,10 @@ def fit(
     log_every = min(steps, DEFAULT_LOG_EVERY if log_every is None else check_positive_int("log_every", log_every))
     if callback is not None and not callable(callback):
         raise ConfigError(f"callback must be callable, got {type(callback).__name__}")
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
     sizes = None if sizes is None else check_sizes(sizes)
     keys = run_keys(seed)
     if data is not None:
@@ -372,8 +379,8 @@ def fit(
     else:
         params = _check_params(params, jax.eval_shape(fns.model.init, keys.init), lesson.id)
     numpy_backend = lesson.backend == "numpy"
-    params, batch = to_backend(params, lesson.backend), to_backend(tuple(batch), lesson.backend)
-    lr_value = np.float64(lr) if numpy_backend else jnp.asarray(float("nan") if lr is None else lr, jnp.float32)
+    params, batch = to_backend(params, lesson.backend, dtype), to_backend(tuple(batch), lesson.backend, dtype)
+    lr_value = np.float64(lr) if numpy_backend else jnp.asarray(float("nan") if lr is None else lr, dtype)
     state = TrainState(
         params=params,
         opt_state=make_optimizer(lr_value).init(params),
@@ -389,6 +396,7 @@ def fit(
     config = dict(
         lesson=lesson.id, steps=steps, lr=lr, optimizer=optimizer_name, seed=int(seed),
         sizes=sizes._asdict(), backend=lesson.backend, data="given" if data is not None else "random",
+        dtype="float64" if numpy_backend else dtype,
     )
     return FitResult(lesson.id, state.params, losses, compile_seconds, run_seconds, config)
 
