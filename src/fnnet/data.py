@@ -7,6 +7,7 @@ loop folds the step number into. Same seed, same arrays, bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import NamedTuple
@@ -87,6 +88,7 @@ def check_sizes(sizes) -> Sizes:
     return Sizes(*(check_positive_int(f"sizes.{n}", v) for n, v in zip(Sizes._fields, fields)))
 
 
+@functools.partial(jax.jit, static_argnames="sizes")  # one compiled call, not one per eager op
 def make_data(sizes: Sizes, *, key: jax.Array) -> Batch:
     """Draw the tutorial's data: ``x`` and ``y`` standard normal, float32.
 

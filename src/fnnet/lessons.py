@@ -163,7 +163,9 @@ def lesson_functions(lesson_id: str, sizes: Sizes) -> LessonFunctions:
 
         grad_fn = jax.value_and_grad(loss)
 
+    init_jax = jax.jit(model.init)  # one compiled call, not one per eager op
+
     def init(key):
-        return to_backend(model.init(key), lesson.backend)
+        return to_backend(init_jax(key), lesson.backend)
 
     return LessonFunctions(init, grad_fn, model)
