@@ -21,3 +21,12 @@ _counter = itertools.count()
 def key():
     """A fresh key for each test that asks for one."""
     return jax.random.key(1000 + next(_counter))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_compilation_cache(tmp_path_factory):
+    """Commands the tests start keep their compiled programs in a folder of the test session's own."""
+    import os
+
+    os.environ["FNNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("fnnet-jax-cache"))
+    yield

@@ -154,3 +154,15 @@ def test_the_parsers_lesson_list_is_the_library_s():
     from fnnet.cli import LESSON_IDS
 
     assert list(LESSON_IDS) == list(fnnet.LESSONS)
+
+
+def test_the_command_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path):
+    on, off = tmp_path / "on", tmp_path / "off"
+    for folder, extra in ((on, []), (off, ["--no-compile-cache"])):
+        out = subprocess.run(
+            [sys.executable, "-m", "fnnet", "train", "nn", "--steps", "5", "--quiet", *TINY, *extra],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "FNNET_CACHE_DIR": str(folder)},
+        )
+        assert out.returncode == 0, out.stderr
+    assert any(p.name.startswith("jit_run_chunk") for p in on.iterdir())
+    assert not off.exists() or not any(off.iterdir())

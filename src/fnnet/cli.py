@@ -92,11 +92,37 @@ def build_parser() -> argparse.ArgumentParser:
                          help="scale fnnet's starting weights by 1+EPS, to watch the check fail (default 0)")
     compare.add_argument("--json", metavar="PATH", help="write every comparison to PATH.json")
     compare.add_argument("--plot", metavar="PATH", help="write PyTorch and fnnet curves, a panel per lesson")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="train every (learning rate, seed) pair of a lesson in one compiled program",
+        description="Train LESSON for every learning rate and seed at once (jit of vmap over whole runs) "
+                    "and print the final loss per learning rate.",
+    )
+    sweep.add_argument("lesson", metavar="LESSON", help=f"one of: {', '.join(LESSON_IDS[1:])}")
+    sweep.add_argument("--lr", type=_lr_list, required=True, metavar="A,B,...", help="learning rates, comma-separated")
+    sweep.add_argument("--seeds", type=_positive_int, default=1, metavar="K", help="seeds 0..K-1 (default 1)")
+    sweep.add_argument("--steps", type=_positive_int, help="steps of each run (default 500)")
+    sweep.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), help="optimizer (default: the lesson's)")
+    _add_size_options(sweep)
+    sweep.add_argument("--json", metavar="PATH", help="write every run's losses to PATH.json")
+    sweep.add_argument("--plot", metavar="PATH", help="write all curves, coloured by learning rate, to PATH.png")
+    for command in (train, compare, sweep):
+        command.add_argument("--no-compile-cache", action="store_true",
+                             help="do not keep compiled programs on disk between runs")
     return parser
+
+
+def _lr_list(text: str) -> list[float]:
+    return [_positive_float(part) for part in text.split(",")]
 
 
 def _add_run_options(parser):
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    _add_size_options(parser)
+
+
+def _add_size_options(parser):
     parser.add_argument("--batch", type=_positive_int, help="N, rows of data (default 64)")
     parser.add_argument("--d-in", type=_positive_int, help="D_in, input features (default 1000)")
     parser.add_argument("--hidden", type=_positive_int, help="H, hidden width (default 100)")
@@ -190,6 +216,31 @@ def _compare(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from fnnet import report
+    from fnnet.lessons import get_lesson
+
+    lesson = get_lesson(args.lesson)
+    out_json = args.json and report.check_output_path(args.json, (".json",), "--json")
+    plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    from fnnet.sweep import sweep
+
+    result = sweep(lesson.id, args.lr, args.seeds, steps=args.steps, sizes=_sizes(args), optimizer=args.optimizer)
+    runs = len(result.lrs) * len(result.seeds)
+    print(f"{lesson.id}: {runs} runs of {result.config['steps']} steps in one program "
+          f"(compile {result.compile_seconds:.2f} s, run {result.run_seconds:.2f} s)")
+    print(report.sweep_table(result))
+    if result.best_lr is None:
+        print("every learning rate diverged for some seed; try smaller ones")
+    if out_json:
+        report.write_json(out_json, result.record())
+        print(f"sweep written to {out_json}")
+    if plot:
+        report.write_sweep_plot(plot, result)
+        print(f"plot written to {plot}")
+    return 0
+
+
 def _usage(message: str):
     from fnnet.errors import ConfigError
 
@@ -206,7 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     from fnnet.errors import ConfigError, DivergenceError
 
     try:
-        return {"lessons": lambda _: _lessons(), "train": _train, "compare": _compare}[args.command](args)
+        if not getattr(args, "no_compile_cache", True):
+            from fnnet.train import enable_compilation_cache
+
+            enable_compilation_cache()
+        commands = {"lessons": lambda _: _lessons(), "train": _train, "compare": _compare, "sweep": _sweep}
+        return commands[args.command](args)
     except ConfigError as err:
         print(f"fnnet: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from fnnet.errors import ConfigError
 from fnnet.train import FitResult
 
@@ -236,4 +238,37 @@ def write_compare_plot(path: Path, checks) -> None:
     dtypes = {c.f32.dtype for c in checks if c.f32.lesson != "numpy"} or {"float64"}
     precision = "/".join(sorted(dtypes)) + (", numpy lesson float64" if len(checks) > 1 and dtypes != {"float64"} else "")
     fig.suptitle(f"PyTorch vs fnnet from the same start ({precision}): loss per step")
+    _save(fig, path)
+
+
+def sweep_table(result) -> str:
+    """The table ``fnnet sweep`` prints: per learning rate, the final loss over seeds (``SweepResult``)."""
+    rows = []
+    for i, lr in enumerate(result.lrs):
+        final = result.final[i]
+        diverged = int(result.diverged[i].sum())
+        if diverged:
+            summary = ["-", "-", "-"]
+        else:
+            summary = [f"{final.mean():.4g}", f"{final.std():.2g}", f"{final.min():.4g}"]
+        best = "<- best" if result.best_lr == lr else ""
+        rows.append([f"{lr:g}", *summary, f"{diverged}/{len(result.seeds)}", best])
+    return format_table(["lr", "final loss mean", "± std", "min", "diverged", ""], rows)
+
+
+def write_sweep_plot(path: Path, result) -> None:
+    """Every run's loss curve, coloured by learning rate, on a log scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(result.lrs)))
+    for i, lr in enumerate(result.lrs):
+        for j in range(len(result.seeds)):
+            ax.plot(result.losses[i, j], color=colors[i], alpha=0.6, linewidth=1,
+                    label=f"lr {lr:g}" if j == 0 else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (sum of squared errors)")
+    ax.set_title(f"fnnet sweep {result.lesson}: {len(result.lrs)} learning rates × {len(result.seeds)} seeds, one program")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
     _save(fig, path)

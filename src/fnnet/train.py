@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import numbers
+import os
 import sys
 import time
 from typing import Any, Callable, NamedTuple
@@ -107,6 +108,18 @@ def run_chunk_numpy(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, mak
     return state, losses
 
 
+def train_from(params: Params, batch: Batch, key: jax.Array, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, steps: int):
+    """A whole run as one pure function of its start: ``(params, losses[steps])``.
+
+    Starts from ``params`` on ``batch`` with training key ``key`` (step t uses
+    ``fold_in(key, t)``), as ``fit`` does, and scans ``steps`` steps. Pure and
+    shape-static, so ``jax.jit(jax.vmap(train_from))`` trains many runs at once.
+    """
+    state = TrainState(params, make_optimizer(lr).init(params), key, jnp.asarray(0, jnp.int32))
+    state, losses = run_chunk(state, batch, lr, grad_fn=grad_fn, make_optimizer=make_optimizer, length=steps)
+    return state.params, losses
+
+
 _COMPILED: dict = {}
 
 
@@ -115,22 +128,45 @@ def _signature(tree):
     return treedef, tuple((np.shape(x), jnp.result_type(x), getattr(x, "weak_type", False)) for x in leaves)
 
 
-def compiled_chunk(state, batch, lr, *, grad_fn, make_optimizer, length):
-    """The compiled ``run_chunk`` for these functions and argument shapes, and the seconds compiling took.
+def compile_cached(jitted, *args, **statics):
+    """Compile ``jitted(*args, **statics)`` ahead of time, once; return ``(executable, seconds)``.
 
-    Compiles ahead of time on the first request and caches the executable, so
-    the second ``fit`` of the same configuration compiles nothing (0.0 seconds).
+    The executable is cached by function, static arguments, device and the
+    shapes and dtypes of ``args``, so a second run of the same configuration
+    compiles nothing (0.0 seconds). Call the executable with ``*args`` only.
     """
-    device = next(iter(jax.tree.leaves(state.params)[0].devices()))
-    cache_key = (grad_fn, make_optimizer, length, device, _signature((state, batch, lr)))
+    leaf = jax.tree.leaves(args)[0]
+    device = next(iter(leaf.devices())) if hasattr(leaf, "devices") else None
+    cache_key = (jitted, tuple(sorted(statics.items())), device, _signature(args))
     if cache_key in _COMPILED:
         return _COMPILED[cache_key], 0.0
     start = time.perf_counter()
-    compiled = run_chunk.lower(
-        state, batch, lr, grad_fn=grad_fn, make_optimizer=make_optimizer, length=length
-    ).compile()
+    compiled = jitted.lower(*args, **statics).compile()
     _COMPILED[cache_key] = compiled
     return compiled, time.perf_counter() - start
+
+
+def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str | None:
+    """Keep compiled programs on disk so the next process skips compiling them.
+
+    Uses JAX's persistent compilation cache in ``directory`` (default
+    ``$FNNET_CACHE_DIR``, else ``$XDG_CACHE_HOME/fnnet/jax`` or
+    ``~/.cache/fnnet/jax``). Returns the directory, or None when it cannot be
+    created (then nothing changes). The ``fnnet`` command calls this unless
+    given ``--no-compile-cache``.
+    """
+    if directory is None:
+        directory = os.environ.get("FNNET_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fnnet", "jax"
+        )
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return str(directory)
 
 
 class Progress(NamedTuple):
@@ -277,7 +313,7 @@ def run_chunks(
             if numpy_backend:
                 runner = functools.partial(run_chunk_numpy, **statics)
             else:
-                runner, seconds = compiled_chunk(state, batch, lr, **statics)
+                runner, seconds = compile_cached(run_chunk, state, batch, lr, **statics)
                 compile_seconds += seconds
             start = time.perf_counter()
             state, chunk = runner(state, batch, lr)
@@ -403,5 +439,5 @@ def fit(
 
 __all__ = [
     "LESSONS", "TrainState", "FitResult", "Progress", "fit", "train_step", "run_chunk",
-    "step_key", "step_keys", "resolve_device",
+    "step_key", "step_keys", "resolve_device", "compile_cached", "enable_compilation_cache", "train_from",
 ]
