@@ -107,10 +107,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_size_options(sweep)
     sweep.add_argument("--json", metavar="PATH", help="write every run's losses to PATH.json")
     sweep.add_argument("--plot", metavar="PATH", help="write all curves, coloured by learning rate, to PATH.png")
+    bench = sub.add_parser(
+        "bench",
+        help="time fnnet against PyTorch, torch.compile and NumPy, and against the machine's peak",
+        description="Benchmark the seed workload (two-layer net, Adam) and grown ones: compile time apart, "
+                    "medians of repeats, every framework on all cores. Needs PyTorch. Takes a few minutes.",
+    )
+    bench.add_argument("--workloads", type=_name_list, default="seed,wide,large", metavar="A,B",
+                       help="of: seed, wide, large (default all)")
+    bench.add_argument("--impls", type=_name_list, default="fnnet,jax-step,torch,torch.compile,numpy",
+                       metavar="A,B", help="of: fnnet, jax-step, torch, torch.compile, numpy (default all)")
+    bench.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats, median reported (default 5)")
+    bench.add_argument("--no-processes", action="store_true", help="skip the whole-process timings")
+    bench.add_argument("--no-sweep", action="store_true", help="skip the 64-run sweep timings")
+    bench.add_argument("--json", metavar="PATH", default="fnnet-bench.json", help="(default fnnet-bench.json)")
+    bench.add_argument("--plot", metavar="PATH", default="fnnet-bench.png", help="(default fnnet-bench.png)")
     for command in (train, compare, sweep):
         command.add_argument("--no-compile-cache", action="store_true",
                              help="do not keep compiled programs on disk between runs")
     return parser
+
+
+def _name_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _lr_list(text: str) -> list[float]:
@@ -241,6 +260,24 @@ def _sweep(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from fnnet import report
+
+    workloads = _name_list(args.workloads) if isinstance(args.workloads, str) else args.workloads
+    impls = _name_list(args.impls) if isinstance(args.impls, str) else args.impls
+    out_json = report.check_output_path(args.json, (".json",), "--json")
+    plot = report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    from fnnet.bench import run_bench
+
+    doc = run_bench(workloads, impls, repeats=args.repeats, processes=not args.no_processes,
+                    sweep=not args.no_sweep, log=lambda line: print(f"bench: {line}", file=sys.stderr))
+    print(report.bench_tables(doc))
+    report.write_json(out_json, doc)
+    report.write_bench_plot(plot, doc)
+    print(f"results written to {out_json} and {plot}")
+    return 0
+
+
 def _usage(message: str):
     from fnnet.errors import ConfigError
 
@@ -261,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             from fnnet.train import enable_compilation_cache
 
             enable_compilation_cache()
-        commands = {"lessons": lambda _: _lessons(), "train": _train, "compare": _compare, "sweep": _sweep}
+        commands = {"lessons": lambda _: _lessons(), "train": _train, "compare": _compare, "sweep": _sweep,
+                    "bench": _bench}
         return commands[args.command](args)
     except ConfigError as err:
         print(f"fnnet: error: {err}", file=sys.stderr)

@@ -272,3 +272,78 @@ def write_sweep_plot(path: Path, result) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     _save(fig, path)
+
+
+def bench_tables(doc: dict) -> str:
+    """The tables ``fnnet bench`` prints, from ``fnnet.bench.run_bench``'s dict."""
+    peak = doc["peak"]
+    threads = doc["machine"]["threads"]
+    blas = ", ".join(f"{b['library']} {b['kernel']} x{b['threads']}" for b in threads["numpy_blas"]) or "?"
+    out = [
+        f"machine: {doc['machine']['cpus']} CPUs; threads: torch {threads['torch']}, XLA {threads['xla_cpu']}, "
+        f"NumPy BLAS {blas}",
+        f"fp32 matmul peak ({peak['n']}x{peak['n']}): {peak['peak']:.0f} GFLOP/s "
+        f"(jax {peak['jax']:.0f}, torch {peak['torch']:.0f}, numpy {peak['numpy']:.0f}); "
+        f"medians of {doc['repeats']} repeats",
+        "",
+    ]
+    rows = []
+    for r in doc["results"]:
+        w = doc["workloads"][r["workload"]]
+        s = w["sizes"]
+        speed = r["speedup_vs_torch_eager"]
+        rows.append([
+            f"{r['workload']} ({s['batch']}x{s['d_in']}x{s['hidden']}x{s['d_out']}, {w['steps']} steps)", r["impl"],
+            "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}",
+            f"{r['ms_per_step']:.3f}", f"{r['gflops']:.0f}", f"{r['percent_of_peak']:.0f}%",
+            f"{r['percent_of_shape_ceiling']:.0f}%", "-" if speed is None else f"{speed:.2f}x",
+        ])
+    out.append(format_table(["workload", "implementation", "compile s", "ms/step", "GFLOP/s", "of peak",
+                             "of shape ceiling", "vs torch eager"], rows))
+    out.append("shape ceiling: GFLOP/s of the step's two big matmuls alone in a compiled loop (" + ", ".join(
+        f"{n} {w['matmul_ceiling_gflops']:.0f}" for n, w in doc["workloads"].items()) + ")")
+    if "processes" in doc:
+        out += ["", format_table(["whole process", "seconds", "vs torch script"], [
+            [name, f"{p['seconds']:.2f}", f"{p['ratio_to_torch_script']:.2f}"] for name, p in doc["processes"].items()
+        ])]
+    if "sweep" in doc:
+        sw = doc["sweep"]
+        out += ["", format_table([f"{sw['runs']} runs x {sw['steps']} steps (seed workload)", "seconds", "GFLOP/s",
+                                  "of peak", "compile s"], [
+            [name, f"{r['seconds']:.2f}", f"{r['gflops']:.0f}", f"{r['percent_of_peak']:.0f}%",
+             "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}"]
+            for name, r in sw["results"].items()
+        ])]
+    if doc.get("targets"):
+        out += ["", format_table(["target", "wanted", "measured", "met"], [
+            [t["target"], t["wanted"], f"{t['measured']:.2f}", "yes" if t["met"] else "NO"] for t in doc["targets"]
+        ])]
+    return "\n".join(out)
+
+
+def write_bench_plot(path: Path, doc: dict) -> None:
+    """Grouped bars: percent of the fp32 peak and ms/step, per workload and implementation."""
+    plt = _pyplot()
+    workloads = list(doc["workloads"])
+    impls = list(dict.fromkeys(r["impl"] for r in doc["results"]))
+    fig, (ax_pct, ax_ms) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    width = 0.8 / len(impls)
+    for k, impl in enumerate(impls):
+        xs, pct, ms = [], [], []
+        for i, w in enumerate(workloads):
+            r = next((r for r in doc["results"] if r["workload"] == w and r["impl"] == impl), None)
+            if r:
+                xs.append(i + (k - (len(impls) - 1) / 2) * width)
+                pct.append(r["percent_of_peak"])
+                ms.append(r["ms_per_step"])
+        ax_pct.bar(xs, pct, width, label=impl)
+        ax_ms.bar(xs, ms, width, label=impl)
+    for ax in (ax_pct, ax_ms):
+        ax.set_xticks(range(len(workloads)), workloads)
+        ax.grid(True, axis="y", alpha=0.3)
+    ax_pct.set_ylabel(f"% of fp32 matmul peak ({doc['peak']['peak']:.0f} GFLOP/s)")
+    ax_ms.set_ylabel("ms per step (log)")
+    ax_ms.set_yscale("log")
+    ax_pct.legend(fontsize="small")
+    fig.suptitle(f"fnnet bench: two-layer net, Adam, {doc['machine']['cpus']} CPU threads each")
+    _save(fig, path)
