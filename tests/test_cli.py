@@ -105,6 +105,14 @@ def _user_errors(tmp):
         (["train", "nn", "--plot", f"{tmp}/missing/p.png"], "does not exist"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["train", "nn", "--stepz", "3"], "unrecognized arguments"),
+        (["train", "nn", "--steps", "99999999999"], "steps must be at most"),
+        (["train", "nn", "--batch", "100000000", "--d-in", "100000"], "need at least"),
+        (["train", "nn", "--checkpoint-dir", f"{tmp}/m.json/x"], "parent folder does not exist"),
+        (["train", "nn", "--resume", "--checkpoint-dir", f"{tmp}/nothing"], "nothing to resume"),
+        (["train", "nn", "--checkpoint-every", "5"], "needs --checkpoint-dir"),
+        (["sweep", "numpy", "--lr", "1e-6"], "runs in NumPy"),
+        (["sweep", "nn", "--lr", "1e-4,-2"], "--lr: expected a finite positive number"),
+        (["compare", "nn", "--json", f"{tmp}/c.csv"], "unknown extension '.csv'"),
     ]
     import jax
 

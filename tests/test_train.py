@@ -116,6 +116,8 @@ BAD_CALLS = [
     (("nn",), {"steps": -5}, "steps must be a positive integer"),
     (("nn",), {"steps": 2.5}, "steps must be a positive integer"),
     (("nn",), {"steps": True}, "steps must be a positive integer"),
+    (("nn",), {"steps": 2**40}, "steps must be at most"),
+    (("nn",), {"sizes": (10**6, 10**6, 100, 10)}, "need at least"),
     (("nn",), {"lr": 0.0}, "lr must be a finite positive number"),
     (("nn",), {"lr": -1e-3}, "lr must be a finite positive number"),
     (("nn",), {"lr": float("nan")}, "lr must be a finite positive number"),
@@ -137,6 +139,9 @@ BAD_CALLS = [
     (("nn",), {"data": (np.ones((4, 3)), np.ones((4, 2))), "sizes": (4, 5, 6, 2)}, "do not match sizes"),
     (("tensors",), {"params": {"w1": np.ones((1000, 100))}}, "params do not match lesson 'tensors'"),
     (("tensors",), {"params": {"w1": np.ones((3, 100)), "w2": np.ones((100, 10))}}, "params['w1'] has shape (3, 100)"),
+    (("tensors",), {"params": {"w1": np.full((1000, 100), "a"), "w2": np.ones((100, 10))}}, "must be finite floats"),
+    (("nn",), {"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
+    (("nn",), {"dtype": "float64"}, "needs 64-bit JAX"),
 ]
 
 

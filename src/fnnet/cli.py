@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
     train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
     train.add_argument("--quiet", action="store_true", help="no progress output, only the table")
+    train.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="save checkpoints in DIR (one sub-folder per lesson with 'all')")
+    train.add_argument("--checkpoint-every", type=_positive_int, metavar="K",
+                       help="steps between checkpoints (default: --log-every)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the newest good checkpoint in --checkpoint-dir")
 
     compare = sub.add_parser(
         "compare",
@@ -166,6 +173,7 @@ def _lessons() -> int:
 
 def _train(args) -> int:
     import contextlib
+    from pathlib import Path
 
     import jax
 
@@ -182,12 +190,20 @@ def _train(args) -> int:
     device = resolve_device(args.device) if args.device else None
     sizes = _sizes(args)
 
+    if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
+        raise _usage(f"{'--resume' if args.resume else '--checkpoint-every'} needs --checkpoint-dir")
+    folders = {lesson_id: None for lesson_id in ids}
+    if args.checkpoint_dir is not None:
+        base = Path(args.checkpoint_dir)
+        folders = {lesson_id: base / lesson_id if len(ids) > 1 else base for lesson_id in ids}
+
     results = []
     with jax.default_device(device) if device else contextlib.nullcontext():
         for lesson_id in ids:
             result = fit(
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                 sizes=sizes, log_every=args.log_every, progress=False if args.quiet else None,
+                checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=args.resume,
             )
             results.append(result)
             if not args.quiet and not sys.stderr.isatty():
@@ -293,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from fnnet.errors import ConfigError, DivergenceError
 
+    warnings.formatwarning = lambda message, *rest, **kw: f"fnnet: warning: {message}\n"
     try:
         if not getattr(args, "no_compile_cache", True):
             from fnnet.train import enable_compilation_cache

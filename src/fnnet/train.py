@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import numbers
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -36,6 +38,24 @@ MakeOptimizer = Callable[[Any], optax.GradientTransformation]
 
 DEFAULT_STEPS = 500  # the tutorial's
 DEFAULT_LOG_EVERY = 100
+MAX_STEPS = 2**31 - 1
+
+
+def check_memory(sizes: Sizes) -> None:
+    """ConfigError if a run at ``sizes`` clearly cannot fit in this machine's memory.
+
+    Counts float32 data, parameters with two optimizer slots and a few hidden
+    activations; a rough lower bound, to refuse absurd sizes before allocating.
+    """
+    n, d, h, o = sizes
+    need = 4 * (n * d + n * o + 3 * (d * h + h * h + h * o) + 6 * n * h)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise ConfigError(f"sizes {tuple(sizes)} need at least {need / 2**30:.0f} GiB; "
+                          f"this machine has {have / 2**30:.0f} GiB")
 
 
 class TrainState(NamedTuple):
@@ -271,7 +291,7 @@ def _check_params(params, expected, lesson_id):
 
 
 @contextlib.contextmanager
-def _progress_bar(enabled: bool, total: int, label: str):
+def _progress_bar(enabled: bool, total: int, label: str, completed: int = 0):
     """A rich progress bar on stderr, or a no-op updater when disabled."""
     if not enabled:
         yield lambda advance, loss: None
@@ -288,27 +308,32 @@ def _progress_bar(enabled: bool, total: int, label: str):
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=total, loss="…")
+        task = bar.add_task(label, total=total, completed=completed, loss="…")
         yield lambda advance, loss: bar.update(task, advance=advance, loss=f"{loss:.4g}")
 
 
 def run_chunks(
     state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, steps: int,
     log_every: int, numpy_backend: bool = False, label: str = "train", show_progress: bool = False,
-    callback: Callable[[Progress], None] | None = None,
+    callback: Callable[[Progress], None] | None = None, losses: np.ndarray | None = None,
+    checkpoint_every: int | None = None, on_checkpoint: Callable[[TrainState, np.ndarray], None] | None = None,
 ):
-    """The host loop: ``steps`` steps in chunks of ``log_every``; returns ``(state, losses, compile_s, run_s)``.
+    """The host loop: from ``state.step`` to ``steps`` in chunks; returns ``(state, losses, compile_s, run_s)``.
 
+    Chunks end at every multiple of ``log_every`` (and of ``checkpoint_every``).
     Between chunks it reads the chunk's losses (the only host sync), stops with
-    ``DivergenceError`` at the first non-finite one, advances the progress bar
-    and calls ``callback``.
+    ``DivergenceError`` at the first non-finite one, advances the progress bar,
+    calls ``callback`` and, at checkpoint boundaries and at the end,
+    ``on_checkpoint(state, losses_so_far)``. ``losses`` are those of the steps
+    before ``state.step`` (a resumed run), returned in front of the new ones.
     """
-    losses: list[np.ndarray] = []
+    curve: list[np.ndarray] = [] if losses is None else [np.asarray(losses)]
     compile_seconds = run_seconds = 0.0
-    done = 0
-    with _progress_bar(show_progress, steps, label) as advance:
+    done = int(state.step)
+    every = [log_every] + ([checkpoint_every] if checkpoint_every else [])
+    with _progress_bar(show_progress, steps, label, done) as advance:
         while done < steps:
-            length = min(log_every, steps - done)
+            length = min([k - done % k for k in every] + [steps - done])
             statics = dict(grad_fn=grad_fn, make_optimizer=make_optimizer, length=length)
             if numpy_backend:
                 runner = functools.partial(run_chunk_numpy, **statics)
@@ -319,20 +344,21 @@ def run_chunks(
             state, chunk = runner(state, batch, lr)
             chunk = np.asarray(chunk)  # the one host sync of the chunk
             run_seconds += time.perf_counter() - start
-            losses.append(chunk)
+            curve.append(chunk)
             finite = np.isfinite(chunk)
             if not finite.all():
                 bad = int(np.argmin(finite))
-                curve = np.concatenate(losses)[: done + bad + 1]
-                raise DivergenceError(done + bad, chunk[bad], float(lr), curve)
+                raise DivergenceError(done + bad, chunk[bad], float(lr), np.concatenate(curve)[: done + bad + 1])
             done += length
             advance(length, float(chunk[-1]))
             if callback is not None:
                 callback(Progress(done, steps, chunk, state.params))
+            if on_checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
+                on_checkpoint(state, np.concatenate(curve))
     start = time.perf_counter()
     state = jax.block_until_ready(state)
     run_seconds += time.perf_counter() - start
-    return state, np.concatenate(losses), compile_seconds, run_seconds
+    return state, np.concatenate(curve), compile_seconds, run_seconds
 
 
 def fit(
@@ -349,6 +375,9 @@ def fit(
     callback: Callable[[Progress], None] | None = None,
     progress: bool | None = None,
     dtype: str = "float32",
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> FitResult:
     """Train one lesson and return its parameters and loss curve.
 
@@ -374,6 +403,13 @@ def fit(
       progress: show a progress bar on stderr; default: when stderr is a terminal.
       dtype: ``"float32"`` (the tutorial's) or ``"float64"`` for the JAX lessons;
         float64 needs ``jax.enable_x64``. The numpy lesson is always float64.
+      checkpoint_dir: save checkpoints (orbax) in this folder, which must be
+        empty or missing unless ``resume``.
+      checkpoint_every: steps between checkpoints (default ``log_every``); one
+        is also saved at the end.
+      resume: continue from the newest good checkpoint in ``checkpoint_dir``;
+        the run then ends exactly where an uninterrupted one would, and
+        ``losses`` holds the whole curve.
 
     Returns:
       A ``FitResult``.
@@ -401,7 +437,11 @@ def fit(
         raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
+    if steps > MAX_STEPS:
+        raise ConfigError(f"steps must be at most {MAX_STEPS} (the step counter is int32), got {steps}")
     sizes = None if sizes is None else check_sizes(sizes)
+    if sizes is not None:
+        check_memory(sizes)
     keys = run_keys(seed)
     if data is not None:
         batch, sizes = check_data(data, sizes, Sizes().hidden)
@@ -410,6 +450,7 @@ def fit(
         batch = make_data(sizes, key=keys.data)
 
     fns = lesson_functions(lesson.id, sizes)
+    given_params = params is not None
     if params is None:
         params = fns.init(keys.init)
     else:
@@ -424,17 +465,68 @@ def fit(
         step=0 if numpy_backend else jnp.asarray(0, jnp.int32),
     )
 
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    state, losses, compile_seconds, run_seconds = run_chunks(
-        state, batch, lr_value, grad_fn=fns.grad_fn, make_optimizer=make_optimizer, steps=steps,
-        log_every=log_every, numpy_backend=numpy_backend, label=lesson.id, show_progress=show, callback=callback,
-    )
     config = dict(
-        lesson=lesson.id, steps=steps, lr=lr, optimizer=optimizer_name, seed=int(seed),
-        sizes=sizes._asdict(), backend=lesson.backend, data="given" if data is not None else "random",
-        dtype="float64" if numpy_backend else dtype,
+        lesson=lesson.id, lr=lr, optimizer=optimizer_name, seed=int(seed), sizes=sizes._asdict(),
+        backend=lesson.backend, dtype="float64" if numpy_backend else dtype,
+        data=_fingerprint(batch) if data is not None else "random",
+        start=_fingerprint(params) if given_params else "drawn",
     )
+    checkpoints = _open_checkpoints(checkpoint_dir, checkpoint_every, resume, log_every)
+    try:
+        losses_before = None
+        if checkpoints is not None and resume:
+            state, losses_before = checkpoints.restore(state, config)
+            state = state._replace(params=to_backend(state.params, lesson.backend, dtype))
+            if int(state.step) > steps:
+                raise ConfigError(f"the newest checkpoint is at step {int(state.step)}, past steps={steps}")
+        save = None
+        if checkpoints is not None:
+            save = lambda state, losses: checkpoints.save(state, losses, config)  # noqa: E731
+        show = sys.stderr.isatty() if progress is None else bool(progress)
+        state, losses, compile_seconds, run_seconds = run_chunks(
+            state, batch, lr_value, grad_fn=fns.grad_fn, make_optimizer=make_optimizer, steps=steps,
+            log_every=log_every, numpy_backend=numpy_backend, label=lesson.id, show_progress=show,
+            callback=callback, losses=losses_before, checkpoint_every=checkpoint_every or log_every,
+            on_checkpoint=save,
+        )
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()  # waits for saves in flight, also when training stopped with an error
+    config["steps"] = steps
     return FitResult(lesson.id, state.params, losses, compile_seconds, run_seconds, config)
+
+
+def _fingerprint(tree) -> str:
+    """A short SHA-256 of a tree's arrays: tells one run's given data or start from another's."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(str((a.shape, a.dtype.str)).encode() + a.tobytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def _open_checkpoints(directory, every, resume: bool, log_every: int):
+    """Check the checkpoint arguments and open the folder (None without one); no folder is made on an error."""
+    if directory is None:
+        if resume:
+            raise ConfigError("resume needs a checkpoint folder (--checkpoint-dir)")
+        if every is not None:
+            raise ConfigError("checkpoint_every needs a checkpoint folder (--checkpoint-dir)")
+        return None
+    if every is not None:
+        check_positive_int("checkpoint_every", every)
+    path = Path(directory).expanduser()
+    if resume and not (path.is_dir() and any(path.iterdir())):
+        raise ConfigError(f"nothing to resume: checkpoint folder {str(path)!r} is missing or empty")
+    from fnnet.checkpoint import Checkpoints
+
+    checkpoints = Checkpoints(path)
+    steps = checkpoints.steps()
+    if steps and not resume:
+        checkpoints.close()
+        raise ConfigError(f"checkpoint folder {str(path)!r} already holds a run (steps up to {steps[-1]}); "
+                          "resume it with --resume, or choose an empty folder")
+    return checkpoints
 
 
 __all__ = [

@@ -1,0 +1,69 @@
+"""Property tests of the functional core over random sizes (hypothesis)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from fnnet.data import Sizes
+from fnnet.functional import init_weights, manual_grads, my_relu, relu, sum_squared_error, two_layer
+
+dims = st.integers(min_value=1, max_value=24)
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+@st.composite
+def problems(draw):
+    sizes = Sizes(draw(dims), draw(dims), draw(dims), draw(dims))
+    key = jax.random.key(draw(st.integers(0, 2**31 - 1)))
+    kx, ky, kw = jax.random.split(key, 3)
+    x = jax.random.normal(kx, (sizes.batch, sizes.d_in))
+    y = jax.random.normal(ky, (sizes.batch, sizes.d_out))
+    return sizes, init_weights(sizes, key=kw), x, y
+
+
+@SETTINGS
+@given(problems())
+def test_two_layer_keeps_shapes_and_dtypes(problem):
+    sizes, params, x, y = problem
+    out = two_layer(params, x)
+    assert out.shape == (sizes.batch, sizes.d_out) and out.dtype == jnp.float32
+    assert sum_squared_error(out, y).shape == ()
+    loss, grads = manual_grads(params, x, y)
+    assert jax.tree.map(jnp.shape, grads) == jax.tree.map(jnp.shape, params)
+    assert all(g.dtype == jnp.float32 for g in grads.values())
+
+
+@SETTINGS
+@given(problems())
+def test_manual_grads_equals_jax_grad(problem):
+    _, params, x, y = problem
+    loss, grads = manual_grads(params, x, y)
+    ref_loss, ref = jax.value_and_grad(lambda p: sum_squared_error(two_layer(p, x), y))(params)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    for name in grads:
+        scale = float(jnp.abs(ref[name]).max()) + 1e-30
+        np.testing.assert_allclose(grads[name], ref[name], rtol=1e-5, atol=1e-5 * scale)
+
+
+# XLA:CPU treats float32 subnormals as zero (denormals-are-zero), NumPy does not; compare with NumPy on the
+# rest. my_relu against relu holds for every float, subnormals included.
+normal_floats = st.floats(-1e6, 1e6, width=32).filter(lambda v: v == 0 or abs(v) >= np.finfo(np.float32).tiny)
+
+
+@SETTINGS
+@given(st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=50))
+def test_my_relu_equals_relu_for_every_float(values):
+    x = jnp.asarray(values, jnp.float32)
+    np.testing.assert_array_equal(my_relu(x), relu(x))
+
+
+@SETTINGS
+@given(st.lists(st.one_of(normal_floats, st.just(0.0), st.just(-0.0)), min_size=1, max_size=50))
+def test_my_relu_is_relu_and_keeps_dtype(values):
+    x = jnp.asarray(values, jnp.float32)
+    np.testing.assert_array_equal(my_relu(x), relu(x))
+    np.testing.assert_array_equal(relu(x), np.where(np.asarray(x) < 0, 0, np.asarray(x)))
+    assert my_relu(x).dtype == x.dtype and my_relu(x).shape == x.shape
+    g = jax.grad(lambda v: jnp.sum(my_relu(v) * jnp.arange(v.size, dtype=v.dtype)))(x)
+    np.testing.assert_array_equal(g, np.where(np.asarray(x) < 0, 0, np.arange(x.size)))
