@@ -289,16 +289,41 @@ def compare(
             lesson.id, steps=steps, seed=seed, sizes=sizes, params=params, data=(x_np, y_np),
             progress=False, dtype="float64" if x64 else "float32",
         )
-        fns = lesson_functions(lesson.id, sizes)
-        key0 = None if lesson.backend == "numpy" else step_key(run_keys(seed).train, 0)
-        cast = "float64" if x64 else None
-        _, grads = fns.grad_fn(
-            to_backend(params, lesson.backend, cast), to_backend((x_np, y_np), lesson.backend, cast), key0
-        )
-        grads = torch_named(grads)
+        return from_runs(lesson.id, ref, ours, params, (x_np, y_np), seed=seed, threads=threads)
+
+
+def start_gradients(lesson_id: str, params, data, *, seed: int = 0, dtype: str | None = None) -> dict:
+    """fnnet's gradients at ``params`` on ``data`` for the step-0 key of ``seed``, named and laid out as torch's.
+
+    Examples:
+      >>> import torch
+      >>> start, x, y = __import__("fnnet.torch_ref").torch_ref.initial("nn", Sizes(4, 6, 5, 2), 0)
+      >>> sorted(start_gradients("nn", from_torch("nn", start), (x.numpy(), y.numpy())))
+      ['0.bias', '0.weight', '2.bias', '2.weight']
+    """
+    lesson = get_lesson(lesson_id)
+    x, y = data
+    sizes = Sizes(np.shape(x)[0], np.shape(x)[1], _sizes_of(params).hidden, np.shape(y)[1])
+    fns = lesson_functions(lesson.id, sizes)
+    key0 = None if lesson.backend == "numpy" else step_key(run_keys(seed).train, 0)
+    _, grads = fns.grad_fn(to_backend(params, lesson.backend, dtype), to_backend((x, y), lesson.backend, dtype), key0)
+    return torch_named(grads)
+
+
+def from_runs(lesson_id: str, ref, ours, params, data, *, seed: int = 0, threads: int | None = None) -> Comparison:
+    """A ``Comparison`` of a reference run (``fnnet.torch_ref``) and an ``fnnet.fit`` result from the same start.
+
+    ``params`` and ``data`` are the start both were given (fnnet's structure).
+    """
+    lesson = get_lesson(lesson_id)
+    dtype = ours.config.get("dtype", "float32")
+    grads = start_gradients(lesson.id, params, data, seed=seed, dtype=dtype if lesson.backend == "jax" else None)
+    sizes = Sizes(**ours.config["sizes"])
+    torch = _torch()
     return Comparison(
-        lesson.id, steps, seed, sizes, ref.losses, np.asarray(ours.losses, np.float64),
-        ref.grads, grads, ref.seconds, ours.run_seconds, ours.compile_seconds, threads, dtype,
+        lesson.id, len(ours.losses), seed, sizes, np.asarray(ref.losses, np.float64),
+        np.asarray(ours.losses, np.float64), ref.grads, grads, ref.seconds, ours.run_seconds,
+        ours.compile_seconds, threads or torch.get_num_threads(), dtype,
     )
 
 
