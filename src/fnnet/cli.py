@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
     train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
     train.add_argument("--quiet", action="store_true", help="no progress output, only the table")
+    train.add_argument("--data", metavar="PATH.npz",
+                       help="train on your data: a .npz with arrays x (rows, D_in) and y (rows, D_out); "
+                            "--batch is then the minibatch size (default: all rows), reshuffled every epoch")
     train.add_argument("--checkpoint-dir", metavar="DIR",
                        help="save checkpoints in DIR (one sub-folder per lesson with 'all')")
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="K",
@@ -188,7 +191,20 @@ def _train(args) -> int:
     metrics = args.metrics and report.check_output_path(args.metrics, report.METRICS_FORMATS, "--metrics")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
     device = resolve_device(args.device) if args.device else None
-    sizes = _sizes(args)
+    sizes, data, batch_size = _sizes(args), None, None
+    if args.data is not None:
+        from fnnet.data import Sizes, check_data, load_npz
+
+        data, found = check_data(load_npz(args.data), None, args.hidden or Sizes().hidden)
+        for flag, want, got in (("--d-in", args.d_in, found.d_in), ("--d-out", args.d_out, found.d_out)):
+            if want is not None and want != got:
+                raise _usage(f"{flag} {want} does not match the data ({got} columns)")
+        sizes, batch_size = found, args.batch
+        if batch_size is not None and batch_size > found.batch:
+            raise _usage(f"--batch {batch_size} is larger than the data ({found.batch} rows)")
+        if "numpy" in ids and len(ids) > 1 and batch_size not in (None, found.batch):
+            ids.remove("numpy")
+            print("note: lesson numpy skipped (it trains on all rows every step)", file=sys.stderr)
 
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
         raise _usage(f"{'--resume' if args.resume else '--checkpoint-every'} needs --checkpoint-dir")
@@ -204,6 +220,7 @@ def _train(args) -> int:
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                 sizes=sizes, log_every=args.log_every, progress=False if args.quiet else None,
                 checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=args.resume,
+                data=data, batch_size=batch_size,
             )
             results.append(result)
             if not args.quiet and not sys.stderr.isatty():

@@ -157,3 +157,39 @@ def check_lr(lr) -> float:
     if not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr must be a finite positive number, got {lr}")
     return float(lr)
+
+
+def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a data set from a ``.npz`` file holding arrays ``x`` (rows, D_in) and ``y`` (rows, D_out).
+
+    Only ``.npz`` is read (``np.savez(path, x=x, y=y)`` writes one); pickled
+    objects are refused. Shapes and values are checked by ``check_data``.
+
+    Examples:
+      >>> import tempfile, os
+      >>> path = os.path.join(tempfile.mkdtemp(), "d.npz")
+      >>> np.savez(path, x=np.ones((5, 3)), y=np.zeros((5, 1)))
+      >>> [a.shape for a in load_npz(path)]
+      [(5, 3), (5, 1)]
+    """
+    import os
+    import zipfile
+
+    path = os.fspath(path)
+    if not path.lower().endswith(".npz"):
+        raise ConfigError(f"--data: expected a .npz file with arrays 'x' and 'y', got {path!r}")
+    if not os.path.isfile(path):
+        raise ConfigError(f"--data: no such file {path!r}")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"--data: {path!r} is not a .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            missing = [k for k in ("x", "y") if k not in names]
+            if missing:
+                raise ConfigError(f"--data: {path!r} has no array {missing[0]!r} (it has: {', '.join(names) or 'none'})")
+            return np.asarray(archive["x"]), np.asarray(archive["y"])
+    except ConfigError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ConfigError(f"--data: {path!r} is not a readable .npz file ({err})") from None

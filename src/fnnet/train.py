@@ -104,23 +104,53 @@ def train_step(state: TrainState, batch: Batch, *, grad_fn: GradFn, optimizer: o
     return TrainState(params, opt_state, state.key, state.step + 1), loss
 
 
-@functools.partial(jax.jit, static_argnames=("grad_fn", "make_optimizer", "length"))
-def run_chunk(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int):
+SHUFFLE_STREAM = 2**31 - 1  # fold_in(key, SHUFFLE_STREAM) keys the shuffles; never a step index
+
+
+def minibatch(data: Batch, key: jax.Array, step, batch_size: int) -> Batch:
+    """The rows step ``step`` trains on: a fresh shuffle of the data every epoch.
+
+    Epoch ``e = step // (rows // batch_size)`` orders the rows by a permutation
+    keyed ``fold_in(fold_in(key, SHUFFLE_STREAM), e)``; the step takes its
+    slice of that order (rows left over at the end of an epoch are skipped).
+    Pure and jit-able: the shuffle happens inside the compiled loop.
+
+    Examples:
+      >>> x = jnp.arange(6.0)[:, None]
+      >>> rows = [minibatch((x, x), jax.random.key(0), t, 2)[0][:, 0].tolist() for t in range(3)]
+      >>> sorted(sum(rows, []))  # one epoch sees every row once
+      [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    """
+    rows = data[0].shape[0]
+    per_epoch = rows // batch_size
+    epoch_key = jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), step // per_epoch)
+    order = jax.random.permutation(epoch_key, rows)
+    index = jax.lax.dynamic_slice_in_dim(order, (step % per_epoch) * batch_size, batch_size)
+    return tuple(jnp.take(a, index, axis=0) for a in data)
+
+
+@functools.partial(jax.jit, static_argnames=("grad_fn", "make_optimizer", "length", "batch_size"))
+def run_chunk(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int,
+              batch_size: int | None = None):
     """``length`` training steps as one ``lax.scan``; returns ``(state, losses[length])``.
 
     The optimizer is built inside from ``lr`` (a traced scalar), so a new
-    learning rate does not recompile.
+    learning rate does not recompile. With ``batch_size``, ``batch`` is the
+    whole data set and each step trains on its ``minibatch``.
     """
     optimizer = make_optimizer(lr)
 
     def body(state, _):
-        return train_step(state, batch, grad_fn=grad_fn, optimizer=optimizer)
+        rows = batch if batch_size is None else minibatch(batch, state.key, state.step, batch_size)
+        return train_step(state, rows, grad_fn=grad_fn, optimizer=optimizer)
 
     return jax.lax.scan(body, state, None, length=length)
 
 
-def run_chunk_numpy(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int):
-    """The same contract as ``run_chunk`` as a Python loop, for the NumPy lesson."""
+def run_chunk_numpy(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int,
+                    batch_size: int | None = None):
+    """The same contract as ``run_chunk`` as a Python loop, for the NumPy lesson (full batch only)."""
+    del batch_size
     optimizer = make_optimizer(lr)
     losses = np.empty(length)
     for i in range(length):
@@ -317,6 +347,7 @@ def run_chunks(
     log_every: int, numpy_backend: bool = False, label: str = "train", show_progress: bool = False,
     callback: Callable[[Progress], None] | None = None, losses: np.ndarray | None = None,
     checkpoint_every: int | None = None, on_checkpoint: Callable[[TrainState, np.ndarray], None] | None = None,
+    batch_size: int | None = None,
 ):
     """The host loop: from ``state.step`` to ``steps`` in chunks; returns ``(state, losses, compile_s, run_s)``.
 
@@ -334,7 +365,7 @@ def run_chunks(
     with _progress_bar(show_progress, steps, label, done) as advance:
         while done < steps:
             length = min([k - done % k for k in every] + [steps - done])
-            statics = dict(grad_fn=grad_fn, make_optimizer=make_optimizer, length=length)
+            statics = dict(grad_fn=grad_fn, make_optimizer=make_optimizer, length=length, batch_size=batch_size)
             if numpy_backend:
                 runner = functools.partial(run_chunk_numpy, **statics)
             else:
@@ -378,6 +409,7 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    batch_size: int | None = None,
 ) -> FitResult:
     """Train one lesson and return its parameters and loss curve.
 
@@ -407,6 +439,8 @@ def fit(
         empty or missing unless ``resume``.
       checkpoint_every: steps between checkpoints (default ``log_every``); one
         is also saved at the end.
+      batch_size: train on minibatches of this many rows of the data, reshuffled
+        every epoch inside the compiled loop (default: the whole data every step).
       resume: continue from the newest good checkpoint in ``checkpoint_dir``;
         the run then ends exactly where an uninterrupted one would, and
         ``losses`` holds the whole curve.
@@ -448,6 +482,14 @@ def fit(
     else:
         sizes = sizes or Sizes()
         batch = make_data(sizes, key=keys.data)
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+        if batch_size > sizes.batch:
+            raise ConfigError(f"batch_size {batch_size} is larger than the data ({sizes.batch} rows)")
+        if lesson.backend == "numpy":
+            raise ConfigError("lesson 'numpy' trains on the whole data every step; batch_size needs a JAX lesson")
+        if batch_size == sizes.batch:
+            batch_size = None  # every step sees all rows: no shuffling needed
 
     fns = lesson_functions(lesson.id, sizes)
     given_params = params is not None
@@ -469,7 +511,7 @@ def fit(
         lesson=lesson.id, lr=lr, optimizer=optimizer_name, seed=int(seed), sizes=sizes._asdict(),
         backend=lesson.backend, dtype="float64" if numpy_backend else dtype,
         data=_fingerprint(batch) if data is not None else "random",
-        start=_fingerprint(params) if given_params else "drawn",
+        start=_fingerprint(params) if given_params else "drawn", batch_size=batch_size,
     )
     checkpoints = _open_checkpoints(checkpoint_dir, checkpoint_every, resume, log_every)
     try:
@@ -487,7 +529,7 @@ def fit(
             state, batch, lr_value, grad_fn=fns.grad_fn, make_optimizer=make_optimizer, steps=steps,
             log_every=log_every, numpy_backend=numpy_backend, label=lesson.id, show_progress=show,
             callback=callback, losses=losses_before, checkpoint_every=checkpoint_every or log_every,
-            on_checkpoint=save,
+            on_checkpoint=save, batch_size=batch_size,
         )
     finally:
         if checkpoints is not None:
