@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", metavar="PATH.npz",
                        help="train on your data: a .npz with arrays x (rows, D_in) and y (rows, D_out); "
                             "--batch is then the minibatch size (default: all rows), reshuffled every epoch")
+    train.add_argument("--devices", type=_devices, metavar="N|all",
+                       help="train data-parallel on N devices (or all); a step's rows must split evenly")
     train.add_argument("--checkpoint-dir", metavar="DIR",
                        help="save checkpoints in DIR (one sub-folder per lesson with 'all')")
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="K",
@@ -136,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--no-compile-cache", action="store_true",
                              help="do not keep compiled programs on disk between runs")
     return parser
+
+
+def _devices(text: str):
+    return "all" if text == "all" else _positive_int(text)
 
 
 def _name_list(text: str) -> list[str]:
@@ -220,7 +226,7 @@ def _train(args) -> int:
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                 sizes=sizes, log_every=args.log_every, progress=False if args.quiet else None,
                 checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=args.resume,
-                data=data, batch_size=batch_size,
+                data=data, batch_size=batch_size, devices=args.devices,
             )
             results.append(result)
             if not args.quiet and not sys.stderr.isatty():

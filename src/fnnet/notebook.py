@@ -71,11 +71,11 @@ def parity_lines(comparison) -> str:
       >>> c = Comparison("nn", 2, 0, Sizes(), np.array([4.0, 2.0]), np.array([4.0, 2.0]), {"w": np.ones(2)},
       ...                {"w": np.ones(2)}, 0.002, 0.001, 0.1, 2)
       >>> print(parity_lines(c))
-      first loss     torch 4            jax 4
-      last loss      torch 2            jax 2
+      first loss     torch 4             jax 4
+      last loss      torch 2             jax 2
       worst relative loss difference  0.0e+00   (tolerance 1e-03)
       step-0 gradient difference      0.0e+00   (tolerance 1e-05)
-      ms/step        torch 1.000        jax 0.500   (jax compile 0.10 s, not included)
+      ms/step        torch 1.000         jax 0.500   (jax compile 0.10 s, not included)
     """
     from fnnet.compare import TOLERANCES
 

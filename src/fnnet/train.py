@@ -129,28 +129,32 @@ def minibatch(data: Batch, key: jax.Array, step, batch_size: int) -> Batch:
     return tuple(jnp.take(a, index, axis=0) for a in data)
 
 
-@functools.partial(jax.jit, static_argnames=("grad_fn", "make_optimizer", "length", "batch_size"))
+@functools.partial(jax.jit, static_argnames=("grad_fn", "make_optimizer", "length", "batch_size", "batch_sharding"))
 def run_chunk(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int,
-              batch_size: int | None = None):
+              batch_size: int | None = None, batch_sharding=None):
     """``length`` training steps as one ``lax.scan``; returns ``(state, losses[length])``.
 
     The optimizer is built inside from ``lr`` (a traced scalar), so a new
     learning rate does not recompile. With ``batch_size``, ``batch`` is the
-    whole data set and each step trains on its ``minibatch``.
+    whole data set and each step trains on its ``minibatch``. With
+    ``batch_sharding`` (a ``NamedSharding`` over a device mesh) each step's rows
+    are split across the devices; see ``data_parallel``.
     """
     optimizer = make_optimizer(lr)
 
     def body(state, _):
         rows = batch if batch_size is None else minibatch(batch, state.key, state.step, batch_size)
+        if batch_sharding is not None:  # data parallel: each device takes its share of the step's rows
+            rows = jax.lax.with_sharding_constraint(rows, batch_sharding)
         return train_step(state, rows, grad_fn=grad_fn, optimizer=optimizer)
 
     return jax.lax.scan(body, state, None, length=length)
 
 
 def run_chunk_numpy(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int,
-                    batch_size: int | None = None):
-    """The same contract as ``run_chunk`` as a Python loop, for the NumPy lesson (full batch only)."""
-    del batch_size
+                    batch_size: int | None = None, batch_sharding=None):
+    """The same contract as ``run_chunk`` as a Python loop, for the NumPy lesson (full batch, one device)."""
+    del batch_size, batch_sharding
     optimizer = make_optimizer(lr)
     losses = np.empty(length)
     for i in range(length):
@@ -175,7 +179,8 @@ _COMPILED: dict = {}
 
 def _signature(tree):
     leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((np.shape(x), jnp.result_type(x), getattr(x, "weak_type", False)) for x in leaves)
+    return treedef, tuple((np.shape(x), jnp.result_type(x), getattr(x, "weak_type", False),
+                           getattr(x, "sharding", None)) for x in leaves)
 
 
 def compile_cached(jitted, *args, **statics):
@@ -347,7 +352,7 @@ def run_chunks(
     log_every: int, numpy_backend: bool = False, label: str = "train", show_progress: bool = False,
     callback: Callable[[Progress], None] | None = None, losses: np.ndarray | None = None,
     checkpoint_every: int | None = None, on_checkpoint: Callable[[TrainState, np.ndarray], None] | None = None,
-    batch_size: int | None = None,
+    batch_size: int | None = None, batch_sharding=None,
 ):
     """The host loop: from ``state.step`` to ``steps`` in chunks; returns ``(state, losses, compile_s, run_s)``.
 
@@ -365,7 +370,8 @@ def run_chunks(
     with _progress_bar(show_progress, steps, label, done) as advance:
         while done < steps:
             length = min([k - done % k for k in every] + [steps - done])
-            statics = dict(grad_fn=grad_fn, make_optimizer=make_optimizer, length=length, batch_size=batch_size)
+            statics = dict(grad_fn=grad_fn, make_optimizer=make_optimizer, length=length, batch_size=batch_size,
+                           batch_sharding=batch_sharding)
             if numpy_backend:
                 runner = functools.partial(run_chunk_numpy, **statics)
             else:
@@ -392,6 +398,42 @@ def run_chunks(
     return state, np.concatenate(curve), compile_seconds, run_seconds
 
 
+def resolve_devices(devices) -> list:
+    """The devices a run uses: ``None`` or 1 -> the default device; N -> the first N; ``"all"`` -> every one."""
+    available = jax.devices()
+    if devices is None:
+        return available[:1]
+    if devices == "all":
+        return available
+    n = check_positive_int("devices", devices)
+    if n > len(available):
+        raise ConfigError(f"asked for {n} devices but JAX sees {len(available)} "
+                          f"({', '.join(sorted({d.platform for d in available}))})")
+    return available[:n]
+
+
+def data_parallel(devices: list, state: TrainState, batch: Batch, minibatches: bool):
+    """Place a run on ``devices`` for data-parallel training; returns ``(state, batch, batch_sharding)``.
+
+    A one-axis ``Mesh`` ("data") over the devices: parameters and optimizer
+    state replicated, each step's rows split along the axis. ``jit`` with
+    these shardings (GSPMD) was chosen over ``shard_map`` + ``pmean``: the
+    training step stays the single-device code, and XLA inserts the all-reduce
+    of the gradients (a sum over the sharded batch axis) where the matmuls
+    contract over it. With minibatches the data set is kept whole on every
+    device and each step's gathered rows are split; without, the rows are
+    split once, up front.
+    """
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(devices), ("data",))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    split = NamedSharding(mesh, PartitionSpec("data"))
+    state = jax.device_put(state, replicated)
+    batch = jax.device_put(tuple(batch), replicated if minibatches else split)
+    return state, batch, split if minibatches else None
+
+
 def fit(
     lesson_id: str,
     *,
@@ -410,6 +452,7 @@ def fit(
     checkpoint_every: int | None = None,
     resume: bool = False,
     batch_size: int | None = None,
+    devices: int | str | None = None,
 ) -> FitResult:
     """Train one lesson and return its parameters and loss curve.
 
@@ -441,6 +484,8 @@ def fit(
         is also saved at the end.
       batch_size: train on minibatches of this many rows of the data, reshuffled
         every epoch inside the compiled loop (default: the whole data every step).
+      devices: train data-parallel on this many devices (or ``"all"``); each
+        step's rows must split evenly over them. Default: one device.
       resume: continue from the newest good checkpoint in ``checkpoint_dir``;
         the run then ends exactly where an uninterrupted one would, and
         ``losses`` holds the whole curve.
@@ -513,6 +558,12 @@ def fit(
         data=_fingerprint(batch) if data is not None else "random",
         start=_fingerprint(params) if given_params else "drawn", batch_size=batch_size,
     )
+    run_devices = resolve_devices(devices)
+    if len(run_devices) > 1 and numpy_backend:
+        raise ConfigError("lesson 'numpy' runs in NumPy on one device; devices needs a JAX lesson")
+    if len(run_devices) > 1 and (batch_size or sizes.batch) % len(run_devices):
+        raise ConfigError(f"the {batch_size or sizes.batch} rows of a step do not split evenly over "
+                          f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
     checkpoints = _open_checkpoints(checkpoint_dir, checkpoint_every, resume, log_every)
     try:
         losses_before = None
@@ -521,6 +572,9 @@ def fit(
             state = state._replace(params=to_backend(state.params, lesson.backend, dtype))
             if int(state.step) > steps:
                 raise ConfigError(f"the newest checkpoint is at step {int(state.step)}, past steps={steps}")
+        batch_sharding = None
+        if len(run_devices) > 1:
+            state, batch, batch_sharding = data_parallel(run_devices, state, batch, batch_size is not None)
         save = None
         if checkpoints is not None:
             save = lambda state, losses: checkpoints.save(state, losses, config)  # noqa: E731
@@ -529,7 +583,7 @@ def fit(
             state, batch, lr_value, grad_fn=fns.grad_fn, make_optimizer=make_optimizer, steps=steps,
             log_every=log_every, numpy_backend=numpy_backend, label=lesson.id, show_progress=show,
             callback=callback, losses=losses_before, checkpoint_every=checkpoint_every or log_every,
-            on_checkpoint=save, batch_size=batch_size,
+            on_checkpoint=save, batch_size=batch_size, batch_sharding=batch_sharding,
         )
     finally:
         if checkpoints is not None:

@@ -1,0 +1,76 @@
+"""Data-parallel training on many devices: 8 CPU devices in a subprocess, curves equal to one device."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fnnet
+from fnnet import ConfigError
+
+EIGHT = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np, jax, fnnet
+    assert len(jax.devices()) == 8, jax.devices()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1000, 8)); y = np.tanh(x @ rng.standard_normal((8, 2)))
+    out = {}
+    for name, kwargs in {
+        "optim": dict(lesson_id="optim"),
+        "nn": dict(lesson_id="nn"),
+        "custom_module": dict(lesson_id="custom_module"),
+        "minibatch": dict(lesson_id="optim", data=(x, y), batch_size=64, lr=3e-3),
+    }.items():
+        one = fnnet.fit(steps=200, **kwargs).losses
+        many = fnnet.fit(steps=200, devices=8, **kwargs).losses
+        out[name] = [one.tolist(), many.tolist()]
+    s = fnnet.fit("nn", steps=5, devices="all").params["layers"][0]["kernel"].sharding
+    out["sharding"] = [s.is_fully_replicated, len(s.device_set)]
+    print(json.dumps(out))
+""")
+
+
+@pytest.fixture(scope="module")
+def runs():
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=EIGHT)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", ["optim", "nn", "custom_module", "minibatch"])
+def test_eight_devices_follow_one_device(runs, name):
+    one, many = (np.asarray(c) for c in runs[name])
+    np.testing.assert_allclose(many[0], one[0], rtol=1e-5)
+    np.testing.assert_allclose(many, one, rtol=1e-4)
+
+
+def test_parameters_end_replicated_over_the_mesh(runs):
+    assert runs["sharding"] == [True, 8]  # one copy of the parameters on each of the 8 devices
+
+
+def _cli(*argv, env=None):
+    return subprocess.run([sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True, timeout=300,
+                          env=env or os.environ)
+
+
+def test_devices_from_the_command():
+    out = _cli("train", "optim", "--devices", "all", "--steps", "40", "--quiet", env=EIGHT)
+    assert out.returncode == 0, out.stderr
+    bad = _cli("train", "optim", "--devices", "3", "--steps", "4", env=EIGHT)
+    assert bad.returncode == 2 and "do not split evenly over 3 devices" in bad.stderr
+    many = _cli("train", "optim", "--devices", "9", "--steps", "4", env=EIGHT)
+    assert many.returncode == 2 and "asked for 9 devices but JAX sees 8" in many.stderr
+    assert len(many.stderr.strip().splitlines()) == 1
+
+
+def test_device_errors_in_the_library():
+    with pytest.raises(ConfigError, match="asked for 64 devices"):
+        fnnet.fit("nn", steps=2, devices=64)
+    with pytest.raises(ConfigError, match="devices must be a positive integer"):
+        fnnet.fit("nn", steps=2, devices=0)
