@@ -32,6 +32,22 @@ def test_each_epoch_sees_every_row_once_in_a_new_order():
     assert again == epochs[0]  # deterministic from the key
 
 
+def test_the_compiled_loop_takes_the_rows_minibatch_describes():
+    """run_chunk sorts once per epoch; its losses equal a loop that calls minibatch() every step."""
+    x, y = _learnable(rows=40)
+    result = fnnet.fit("autograd", data=(x, y), batch_size=8, steps=23, log_every=23)
+    fns = fnnet.lessons.lesson_functions("autograd", fnnet.Sizes(40, 8, 100, 2))
+    params = fns.init(fnnet.data.run_keys(0).init)
+    key = fnnet.data.run_keys(0).train
+    data = (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
+    losses = []
+    for t in range(23):
+        loss, grads = fns.grad_fn(params, minibatch(data, key, t, 8), None)
+        params = jax.tree.map(lambda p, g: p - 1e-6 * g, params, grads)
+        losses.append(float(loss))
+    np.testing.assert_allclose(result.losses, losses, rtol=1e-5)
+
+
 def test_minibatch_training_converges_and_uses_minibatches():
     x, y = _learnable()
     result = fnnet.fit("optim", data=(x, y), lr=3e-3, steps=1500, batch_size=50)

@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "--batch is then the minibatch size (default: all rows), reshuffled every epoch")
     train.add_argument("--devices", type=_devices, metavar="N|all",
                        help="train data-parallel on N devices (or all); a step's rows must split evenly")
+    many = train.add_argument_group(
+        "several processes (hosts)",
+        "Run the same command on every host with its own --process-id (or set FNNET_COORDINATOR, "
+        "FNNET_NUM_PROCESSES, FNNET_PROCESS_ID). Every device of every process joins one data-parallel mesh. "
+        "Only process 0 prints and writes --metrics/--plot; another process writes them only when the path "
+        "contains {process}, which becomes its id.")
+    many.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    many.add_argument("--num-processes", type=_positive_int, metavar="P", help="how many processes")
+    many.add_argument("--process-id", type=_non_negative_int, metavar="I", help="this process, 0..P-1")
+    many.add_argument("--init-timeout", type=_positive_int, default=60, metavar="S",
+                      help="seconds to wait for the other processes (default 60)")
     train.add_argument("--checkpoint-dir", metavar="DIR",
                        help="save checkpoints in DIR (one sub-folder per lesson with 'all')")
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="K",
@@ -144,6 +155,15 @@ def _devices(text: str):
     return "all" if text == "all" else _positive_int(text)
 
 
+def _for_process(path, process: int):
+    """Process 0 writes PATH; another process writes only where PATH names it with {process}."""
+    if path is None:
+        return None
+    if "{process}" in path:
+        return path.replace("{process}", str(process))
+    return path if process == 0 else None
+
+
 def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -190,12 +210,23 @@ def _train(args) -> int:
     from fnnet.lessons import LESSONS, get_lesson
     from fnnet.train import fit, resolve_device
 
+    from fnnet.distributed import initialize, settings
+
+    joined = settings(args.coordinator, args.num_processes, args.process_id)
+    process = joined[2] if joined else 0
+    if joined:
+        args.metrics = _for_process(args.metrics, process)
+        args.plot = _for_process(args.plot, process)
+        if process != 0:
+            args.quiet = True
     ids = list(LESSONS) if args.lesson == "all" else [get_lesson(args.lesson).id]
     if args.lesson == "all" and args.optimizer not in (None, "sgd"):
         ids.remove("numpy")  # the NumPy lesson has only its hand-written SGD
         print(f"note: lesson numpy skipped (it runs only SGD, not {args.optimizer})", file=sys.stderr)
     metrics = args.metrics and report.check_output_path(args.metrics, report.METRICS_FORMATS, "--metrics")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    if joined:
+        initialize(*joined, timeout=args.init_timeout)  # before anything else touches a JAX backend
     device = resolve_device(args.device) if args.device else None
     sizes, data, batch_size = _sizes(args), None, None
     if args.data is not None:
@@ -232,6 +263,12 @@ def _train(args) -> int:
             if not args.quiet and not sys.stderr.isatty():
                 print(f"trained {lesson_id}: {len(result.losses)} steps, last loss {result.losses[-1]:.4g}",
                       file=sys.stderr)
+    if process != 0:
+        if metrics:
+            report.write_metrics(metrics, results)
+        if plot:
+            report.write_plot(plot, results)
+        return 0
     print(report.summary_table(results))
     if metrics:
         report.write_metrics(metrics, results)

@@ -107,13 +107,25 @@ def train_step(state: TrainState, batch: Batch, *, grad_fn: GradFn, optimizer: o
 SHUFFLE_STREAM = 2**31 - 1  # fold_in(key, SHUFFLE_STREAM) keys the shuffles; never a step index
 
 
+def epoch_order(key: jax.Array, epoch, rows: int) -> jax.Array:
+    """The order of the rows in epoch ``epoch``: a permutation keyed ``fold_in(fold_in(key, SHUFFLE_STREAM), epoch)``."""
+    return jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch), rows)
+
+
+def take_rows(data: Batch, order: jax.Array, step, batch_size: int) -> Batch:
+    """Step ``step``'s slice of an epoch's ``order`` (rows left over at the end of an epoch are skipped)."""
+    per_epoch = data[0].shape[0] // batch_size
+    index = jax.lax.dynamic_slice_in_dim(order, (step % per_epoch) * batch_size, batch_size)
+    return tuple(jnp.take(a, index, axis=0) for a in data)
+
+
 def minibatch(data: Batch, key: jax.Array, step, batch_size: int) -> Batch:
     """The rows step ``step`` trains on: a fresh shuffle of the data every epoch.
 
-    Epoch ``e = step // (rows // batch_size)`` orders the rows by a permutation
-    keyed ``fold_in(fold_in(key, SHUFFLE_STREAM), e)``; the step takes its
-    slice of that order (rows left over at the end of an epoch are skipped).
-    Pure and jit-able: the shuffle happens inside the compiled loop.
+    Epoch ``e = step // (rows // batch_size)`` orders the rows by
+    ``epoch_order(key, e, rows)``; the step takes its slice of that order.
+    Pure and jit-able. (``run_chunk`` computes the same rows but sorts only
+    once per epoch.)
 
     Examples:
       >>> x = jnp.arange(6.0)[:, None]
@@ -122,11 +134,7 @@ def minibatch(data: Batch, key: jax.Array, step, batch_size: int) -> Batch:
       [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
     rows = data[0].shape[0]
-    per_epoch = rows // batch_size
-    epoch_key = jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), step // per_epoch)
-    order = jax.random.permutation(epoch_key, rows)
-    index = jax.lax.dynamic_slice_in_dim(order, (step % per_epoch) * batch_size, batch_size)
-    return tuple(jnp.take(a, index, axis=0) for a in data)
+    return take_rows(data, epoch_order(key, step // (rows // batch_size), rows), step, batch_size)
 
 
 @functools.partial(jax.jit, static_argnames=("grad_fn", "make_optimizer", "length", "batch_size", "batch_sharding"))
@@ -142,13 +150,27 @@ def run_chunk(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_opti
     """
     optimizer = make_optimizer(lr)
 
-    def body(state, _):
-        rows = batch if batch_size is None else minibatch(batch, state.key, state.step, batch_size)
+    def step(state, rows):
         if batch_sharding is not None:  # data parallel: each device takes its share of the step's rows
             rows = jax.lax.with_sharding_constraint(rows, batch_sharding)
         return train_step(state, rows, grad_fn=grad_fn, optimizer=optimizer)
 
-    return jax.lax.scan(body, state, None, length=length)
+    if batch_size is None:
+        return jax.lax.scan(lambda state, _: step(state, batch), state, None, length=length)
+
+    rows = batch[0].shape[0]
+    per_epoch = rows // batch_size
+
+    def body(carry, _):  # the epoch's order rides along in the carry: one sort per epoch, not per step
+        state, order = carry
+        order = jax.lax.cond(state.step % per_epoch == 0,
+                             lambda: epoch_order(state.key, state.step // per_epoch, rows), lambda: order)
+        state, loss = step(state, take_rows(batch, order, state.step, batch_size))
+        return (state, order), loss
+
+    first = epoch_order(state.key, state.step // per_epoch, rows)
+    (state, _), losses = jax.lax.scan(body, (state, first), None, length=length)
+    return state, losses
 
 
 def run_chunk_numpy(state: TrainState, batch: Batch, lr, *, grad_fn: GradFn, make_optimizer: MakeOptimizer, length: int,
@@ -379,7 +401,7 @@ def run_chunks(
                 compile_seconds += seconds
             start = time.perf_counter()
             state, chunk = runner(state, batch, lr)
-            chunk = np.asarray(chunk)  # the one host sync of the chunk
+            chunk = host_value(chunk)  # the one host sync of the chunk
             run_seconds += time.perf_counter() - start
             curve.append(chunk)
             finite = np.isfinite(chunk)
@@ -398,9 +420,22 @@ def run_chunks(
     return state, np.concatenate(curve), compile_seconds, run_seconds
 
 
+def host_value(array) -> np.ndarray:
+    """An array's value on this process (a replicated global array is read from a local copy)."""
+    if getattr(array, "is_fully_addressable", True):
+        return np.asarray(array)
+    return np.asarray(array.addressable_data(0))
+
+
 def resolve_devices(devices) -> list:
-    """The devices a run uses: ``None`` or 1 -> the default device; N -> the first N; ``"all"`` -> every one."""
+    """The devices a run uses: ``None`` or 1 -> the default device; N -> the first N; ``"all"`` -> every one.
+
+    When several processes have joined (``fnnet.distributed``), a run always
+    uses every device of every process.
+    """
     available = jax.devices()
+    if jax.process_count() > 1:
+        return available
     if devices is None:
         return available[:1]
     if devices == "all":
@@ -429,6 +464,11 @@ def data_parallel(devices: list, state: TrainState, batch: Batch, minibatches: b
     mesh = Mesh(np.array(devices), ("data",))
     replicated = NamedSharding(mesh, PartitionSpec())
     split = NamedSharding(mesh, PartitionSpec("data"))
+    if jax.process_count() > 1:  # several processes: each supplies the shards its own devices hold
+        from fnnet.distributed import to_global
+
+        state = to_global(state, replicated)
+        return state, to_global(tuple(batch), replicated if minibatches else split), split if minibatches else None
     state = jax.device_put(state, replicated)
     batch = jax.device_put(tuple(batch), replicated if minibatches else split)
     return state, batch, split if minibatches else None
@@ -564,6 +604,8 @@ def fit(
     if len(run_devices) > 1 and (batch_size or sizes.batch) % len(run_devices):
         raise ConfigError(f"the {batch_size or sizes.batch} rows of a step do not split evenly over "
                           f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
+    if jax.process_count() > 1 and checkpoint_dir is not None:
+        raise ConfigError("checkpoints are not supported yet when several processes train together")
     checkpoints = _open_checkpoints(checkpoint_dir, checkpoint_every, resume, log_every)
     try:
         losses_before = None

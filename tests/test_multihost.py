@@ -1,0 +1,77 @@
+"""Two processes on 127.0.0.1 join one run through JAX's distributed runtime (gloo on CPU)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fnnet
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(argv, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "fnnet", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+
+
+def test_two_processes_train_like_one(tmp_path):
+    port = _free_port()
+    common = ["train", "optim", "--steps", "200", "--init-timeout", "60", "--no-compile-cache",
+              "--metrics", str(tmp_path / "m{process}.json"), "--plot", str(tmp_path / "curve.png")]
+    procs = [
+        _start(common + ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]),
+        # the second process takes its settings from the environment instead of flags
+        _start(common, env={**os.environ, "FNNET_COORDINATOR": f"127.0.0.1:{port}", "FNNET_NUM_PROCESSES": "2",
+                            "FNNET_PROCESS_ID": "1"}),
+    ]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    assert "optim" in outs[0][0] and "lesson" not in outs[1][0]  # only process 0 prints the table
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["curve.png", "m0.json", "m1.json"]  # process 1 writes only what names it with {process}
+    first, second = (json.loads((tmp_path / f"m{i}.json").read_text())["losses"] for i in (0, 1))
+    assert first == second
+    alone = fnnet.fit("optim", steps=200).losses
+    np.testing.assert_allclose(first[0], alone[0], rtol=1e-5)
+    np.testing.assert_allclose(first, alone, rtol=1e-4)
+
+
+def test_an_unreachable_coordinator_is_a_clear_error_in_bounded_time():
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "fnnet", "train", "optim", "--steps", "5", "--coordinator", f"127.0.0.1:{_free_port()}",
+         "--num-processes", "2", "--process-id", "1", "--init-timeout", "3"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert time.monotonic() - start < 60
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and "could not reach the coordinator" in lines[0]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--coordinator", "nohost"], "must be HOST:PORT"),
+    (["--num-processes", "2"], "need --coordinator"),
+    (["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "2"], "must be in 0..1"),
+    (["--coordinator", "127.0.0.1:1234"], "needs --num-processes"),
+])
+def test_bad_process_settings(argv, message):
+    out = subprocess.run([sys.executable, "-m", "fnnet", "train", "optim", *argv], capture_output=True, text=True,
+                         timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("FNNET_")})
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
