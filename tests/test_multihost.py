@@ -75,3 +75,43 @@ def test_bad_process_settings(argv, message):
     out = subprocess.run([sys.executable, "-m", "fnnet", "train", "optim", *argv], capture_output=True, text=True,
                          timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("FNNET_")})
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_two_processes_each_keep_only_their_rows_of_a_data_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 8))
+    y = np.tanh(x @ rng.standard_normal((8, 2)))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    np.save(folder / "x.npy", x)
+    np.save(folder / "y.npy", y)
+    port = _free_port()
+    procs = [
+        _start(["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(folder), "--no-compile-cache",
+                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                "--metrics", str(tmp_path / "m{process}.json"), "--quiet"])
+        for i in (0, 1)
+    ]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    doc = json.loads((tmp_path / "m0.json").read_text())
+    assert doc["config"]["sizes"]["batch"] == 200  # the whole data set, though each process held 100 rows
+    alone = fnnet.fit("optim", data=(x, y), steps=200, lr=3e-3).losses
+    np.testing.assert_allclose(doc["losses"], alone, rtol=1e-4)
+
+
+def test_process_rows_are_an_even_contiguous_share():
+    from fnnet.data import process_rows
+
+    x = np.arange(12)[:, None]
+    parts = [process_rows(x, x, i, 3)[0][:, 0].tolist() for i in range(3)]
+    assert parts == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    with pytest.raises(fnnet.ConfigError, match="do not split evenly over 5 processes"):
+        process_rows(x, x, 0, 5)

@@ -74,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
     train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
     train.add_argument("--quiet", action="store_true", help="no progress output, only the table")
-    train.add_argument("--data", metavar="PATH.npz",
-                       help="train on your data: a .npz with arrays x (rows, D_in) and y (rows, D_out); "
-                            "--batch is then the minibatch size (default: all rows), reshuffled every epoch")
+    train.add_argument("--data", metavar="PATH",
+                       help="train on your data: a .npz with arrays x (rows, D_in) and y (rows, D_out), or a "
+                            "folder with x.npy and y.npy; --batch is then the minibatch size (default: all rows), "
+                            "reshuffled every epoch")
     train.add_argument("--devices", type=_devices, metavar="N|all",
                        help="train data-parallel on N devices (or all); a step's rows must split evenly")
     many = train.add_argument_group(
@@ -204,6 +205,8 @@ def _train(args) -> int:
     import contextlib
     from pathlib import Path
 
+    import numpy as np
+
     import jax
 
     from fnnet import report
@@ -228,11 +231,17 @@ def _train(args) -> int:
     if joined:
         initialize(*joined, timeout=args.init_timeout)  # before anything else touches a JAX backend
     device = resolve_device(args.device) if args.device else None
-    sizes, data, batch_size = _sizes(args), None, None
+    sizes, data, batch_size, local = _sizes(args), None, None, False
     if args.data is not None:
-        from fnnet.data import Sizes, check_data, load_npz
+        from fnnet.data import Sizes, check_data, load_data, process_rows
 
-        data, found = check_data(load_npz(args.data), None, args.hidden or Sizes().hidden)
+        x, y = load_data(args.data)
+        local = bool(joined) and joined[1] > 1 and args.batch in (None, np.shape(x)[0])
+        if local:  # full batch over several processes: this one reads and keeps only its own rows
+            x, y = process_rows(x, y, process, joined[1])
+        data, found = check_data((x, y), None, args.hidden or Sizes().hidden)
+        if local:
+            found = found._replace(batch=found.batch * joined[1])
         for flag, want, got in (("--d-in", args.d_in, found.d_in), ("--d-out", args.d_out, found.d_out)):
             if want is not None and want != got:
                 raise _usage(f"{flag} {want} does not match the data ({got} columns)")
@@ -257,7 +266,8 @@ def _train(args) -> int:
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                 sizes=sizes, log_every=args.log_every, progress=False if args.quiet else None,
                 checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=args.resume,
-                data=data, batch_size=batch_size, devices=args.devices,
+                data=data, batch_size=None if local else batch_size, devices=args.devices,
+                local_data=local,
             )
             results.append(result)
             if not args.quiet and not sys.stderr.isatty():

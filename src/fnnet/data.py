@@ -193,3 +193,53 @@ def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ConfigError(f"--data: {path!r} is not a readable .npz file ({err})") from None
+
+
+def load_data(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``x`` and ``y`` from a ``.npz`` file, or from a folder holding ``x.npy`` and ``y.npy``.
+
+    A folder's arrays are memory-mapped, so taking some of their rows (as each
+    process of a multi-host run does, see ``process_rows``) reads only those
+    rows from disk.
+
+    Examples:
+      >>> import tempfile, os
+      >>> folder = tempfile.mkdtemp()
+      >>> np.save(os.path.join(folder, "x.npy"), np.ones((6, 2))); np.save(os.path.join(folder, "y.npy"), np.ones((6, 1)))
+      >>> [a.shape for a in load_data(folder)]
+      [(6, 2), (6, 1)]
+    """
+    import os
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        arrays = []
+        for name in ("x", "y"):
+            file = os.path.join(path, f"{name}.npy")
+            if not os.path.isfile(file):
+                raise ConfigError(f"--data: folder {path!r} has no {name}.npy")
+            try:
+                arrays.append(np.load(file, mmap_mode="r", allow_pickle=False))
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"--data: {file!r} is not a readable .npy file ({err})") from None
+        return arrays[0], arrays[1]
+    if not path.lower().endswith(".npz"):
+        raise ConfigError(f"--data: expected a .npz file or a folder with x.npy and y.npy, got {path!r}")
+    return load_npz(path)
+
+
+def process_rows(x, y, process: int, processes: int):
+    """The rows of ``x`` and ``y`` that process ``process`` of ``processes`` trains on: an even, contiguous share.
+
+    Examples:
+      >>> x = np.arange(8)[:, None]
+      >>> process_rows(x, x, 1, 2)[0][:, 0].tolist()
+      [4, 5, 6, 7]
+    """
+    rows = np.shape(x)[0]
+    if np.shape(y)[0] != rows:
+        raise ConfigError(f"data: x has {rows} rows but y has {np.shape(y)[0]}; expected the same number")
+    if rows % processes:
+        raise ConfigError(f"data: {rows} rows do not split evenly over {processes} processes")
+    share = rows // processes
+    return x[process * share:(process + 1) * share], y[process * share:(process + 1) * share]

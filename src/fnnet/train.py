@@ -447,7 +447,7 @@ def resolve_devices(devices) -> list:
     return available[:n]
 
 
-def data_parallel(devices: list, state: TrainState, batch: Batch, minibatches: bool):
+def data_parallel(devices: list, state: TrainState, batch: Batch, minibatches: bool, local_data: bool = False):
     """Place a run on ``devices`` for data-parallel training; returns ``(state, batch, batch_sharding)``.
 
     A one-axis ``Mesh`` ("data") over the devices: parameters and optimizer
@@ -457,7 +457,8 @@ def data_parallel(devices: list, state: TrainState, batch: Batch, minibatches: b
     of the gradients (a sum over the sharded batch axis) where the matmuls
     contract over it. With minibatches the data set is kept whole on every
     device and each step's gathered rows are split; without, the rows are
-    split once, up front.
+    split once, up front. With several processes and ``local_data`` each
+    process supplies only its own rows.
     """
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -468,6 +469,9 @@ def data_parallel(devices: list, state: TrainState, batch: Batch, minibatches: b
         from fnnet.distributed import to_global
 
         state = to_global(state, replicated)
+        if local_data:  # this process holds only its rows: they become its devices' shards of the data
+            batch = tuple(jax.make_array_from_process_local_data(split, np.asarray(a)) for a in batch)
+            return state, batch, None
         return state, to_global(tuple(batch), replicated if minibatches else split), split if minibatches else None
     state = jax.device_put(state, replicated)
     batch = jax.device_put(tuple(batch), replicated if minibatches else split)
@@ -493,6 +497,7 @@ def fit(
     resume: bool = False,
     batch_size: int | None = None,
     devices: int | str | None = None,
+    local_data: bool = False,
 ) -> FitResult:
     """Train one lesson and return its parameters and loss curve.
 
@@ -524,6 +529,9 @@ def fit(
         is also saved at the end.
       batch_size: train on minibatches of this many rows of the data, reshuffled
         every epoch inside the compiled loop (default: the whole data every step).
+      local_data: with several processes (``fnnet.distributed``), ``data`` holds
+        only this process's rows, an equal share; the data set is their
+        concatenation in process order. Full-batch training only.
       devices: train data-parallel on this many devices (or ``"all"``); each
         step's rows must split evenly over them. Default: one device.
       resume: continue from the newest good checkpoint in ``checkpoint_dir``;
@@ -562,7 +570,16 @@ def fit(
     if sizes is not None:
         check_memory(sizes)
     keys = run_keys(seed)
-    if data is not None:
+    if data is not None and local_data:
+        batch, local = check_data(data, None, (sizes or Sizes()).hidden)
+        found = local._replace(batch=local.batch * jax.process_count())
+        if sizes is not None and sizes != found:
+            raise ConfigError(f"this process's data ({local.batch} of {found.batch} rows, x{tuple(np.shape(data[0]))}) "
+                              f"does not match sizes {tuple(sizes)}")
+        if batch_size is not None:
+            raise ConfigError("local_data is for full-batch training; leave batch_size unset")
+        sizes = found
+    elif data is not None:
         batch, sizes = check_data(data, sizes, Sizes().hidden)
     else:
         sizes = sizes or Sizes()
@@ -616,7 +633,7 @@ def fit(
                 raise ConfigError(f"the newest checkpoint is at step {int(state.step)}, past steps={steps}")
         batch_sharding = None
         if len(run_devices) > 1:
-            state, batch, batch_sharding = data_parallel(run_devices, state, batch, batch_size is not None)
+            state, batch, batch_sharding = data_parallel(run_devices, state, batch, batch_size is not None, local_data)
         save = None
         if checkpoints is not None:
             save = lambda state, losses: checkpoints.save(state, losses, config)  # noqa: E731
