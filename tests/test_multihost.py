@@ -65,6 +65,18 @@ def test_an_unreachable_coordinator_is_a_clear_error_in_bounded_time():
     assert out.returncode == 2 and len(lines) == 1 and "could not reach the coordinator" in lines[0]
 
 
+def test_process_0_alone_gives_up_in_one_line():
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "fnnet", "train", "optim", "--steps", "5", "--coordinator", f"127.0.0.1:{_free_port()}",
+         "--num-processes", "2", "--process-id", "0", "--init-timeout", "4"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert time.monotonic() - start < 60
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and "not all 2 processes joined" in lines[0], out.stderr
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--coordinator", "nohost"], "must be HOST:PORT"),
     (["--num-processes", "2"], "need --coordinator"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import threading
 import time
 
 import jax
@@ -80,13 +82,27 @@ def initialize(coordinator: str, num_processes: int, process_id: int, timeout: i
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if process_id != 0:
         wait_for_coordinator(coordinator, timeout)
+    # If the other processes never come, JAX's runtime aborts this process with a C++ stack trace when its
+    # own deadline passes. A watchdog a little before that deadline says what happened in one line instead.
+    watchdog = threading.Timer(timeout, _give_up, args=(coordinator, num_processes, process_id, timeout))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                                   process_id=process_id, initialization_timeout=int(timeout))
+                                   process_id=process_id, initialization_timeout=int(timeout) + 10)
     except Exception as err:  # the runtime reports an unreachable coordinator in several ways
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ConfigError(f"could not join the run through coordinator {coordinator} within {timeout} s "
                           f"(process {process_id} of {num_processes}): {first}") from None
+    finally:
+        watchdog.cancel()
+
+
+def _give_up(coordinator: str, num_processes: int, process_id: int, timeout: int) -> None:
+    print(f"fnnet: error: not all {num_processes} processes joined through coordinator {coordinator} within "
+          f"{timeout} s (this is process {process_id}); start every process, or raise --init-timeout",
+          file=sys.stderr, flush=True)
+    os._exit(2)
 
 
 def to_global(tree, sharding):
