@@ -127,3 +127,29 @@ def test_process_rows_are_an_even_contiguous_share():
     assert parts == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
     with pytest.raises(fnnet.ConfigError, match="do not split evenly over 5 processes"):
         process_rows(x, x, 0, 5)
+
+
+def test_two_processes_with_minibatches_train_like_one(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 6))
+    y = np.tanh(x @ rng.standard_normal((6, 2)))
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    port = _free_port()
+    procs = [
+        _start(["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(tmp_path / "d.npz"), "--batch", "50",
+                "--no-compile-cache", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                "--process-id", str(i), "--metrics", str(tmp_path / "m.json"), "--quiet"])
+        for i in (0, 1)
+    ]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    losses = json.loads((tmp_path / "m.json").read_text())["losses"]
+    alone = fnnet.fit("optim", data=(x, y), batch_size=50, steps=200, lr=3e-3).losses
+    np.testing.assert_allclose(losses, alone, rtol=1e-4)

@@ -210,10 +210,9 @@ def _train(args) -> int:
     import jax
 
     from fnnet import report
+    from fnnet.distributed import initialize, settings
     from fnnet.lessons import LESSONS, get_lesson
     from fnnet.train import fit, resolve_device
-
-    from fnnet.distributed import initialize, settings
 
     joined = settings(args.coordinator, args.num_processes, args.process_id)
     process = joined[2] if joined else 0
