@@ -24,16 +24,9 @@ def _start(argv, **kwargs):
                             text=True, **kwargs)
 
 
-def test_two_processes_train_like_one(tmp_path):
-    port = _free_port()
-    common = ["train", "optim", "--steps", "200", "--init-timeout", "60", "--no-compile-cache",
-              "--metrics", str(tmp_path / "m{process}.json"), "--plot", str(tmp_path / "curve.png")]
-    procs = [
-        _start(common + ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]),
-        # the second process takes its settings from the environment instead of flags
-        _start(common, env={**os.environ, "FNNET_COORDINATOR": f"127.0.0.1:{port}", "FNNET_NUM_PROCESSES": "2",
-                            "FNNET_PROCESS_ID": "1"}),
-    ]
+def _run_pair(argv_for, env_for=lambda i: None):
+    """Start processes 0 and 1, wait (bounded), always clean up; return their (stdout, stderr)."""
+    procs = [_start(argv_for(i), **({"env": env_for(i)} if env_for(i) else {})) for i in (0, 1)]
     try:
         outs = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -41,8 +34,19 @@ def test_two_processes_train_like_one(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=30)
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err
+    return outs
+
+
+def test_two_processes_train_like_one(tmp_path):
+    port = _free_port()
+    common = ["train", "optim", "--steps", "200", "--init-timeout", "60", "--no-compile-cache",
+              "--metrics", str(tmp_path / "m{process}.json"), "--plot", str(tmp_path / "curve.png")]
+    flags = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]
+    # process 0 takes its settings from flags, process 1 from the environment
+    env = {**os.environ, "FNNET_COORDINATOR": f"127.0.0.1:{port}", "FNNET_NUM_PROCESSES": "2", "FNNET_PROCESS_ID": "1"}
+    outs = _run_pair(lambda i: common + (flags if i == 0 else []), lambda i: env if i == 1 else None)
     assert "optim" in outs[0][0] and "lesson" not in outs[1][0]  # only process 0 prints the table
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["curve.png", "m0.json", "m1.json"]  # process 1 writes only what names it with {process}
@@ -98,21 +102,9 @@ def test_two_processes_each_keep_only_their_rows_of_a_data_folder(tmp_path):
     np.save(folder / "x.npy", x)
     np.save(folder / "y.npy", y)
     port = _free_port()
-    procs = [
-        _start(["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(folder), "--no-compile-cache",
-                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
-                "--metrics", str(tmp_path / "m{process}.json"), "--quiet"])
-        for i in (0, 1)
-    ]
-    try:
-        outs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=30)
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err
+    _run_pair(lambda i: ["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(folder), "--no-compile-cache",
+                         "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                         "--metrics", str(tmp_path / "m{process}.json"), "--quiet"])
     doc = json.loads((tmp_path / "m0.json").read_text())
     assert doc["config"]["sizes"]["batch"] == 200  # the whole data set, though each process held 100 rows
     alone = fnnet.fit("optim", data=(x, y), steps=200, lr=3e-3).losses
@@ -135,21 +127,10 @@ def test_two_processes_with_minibatches_train_like_one(tmp_path):
     y = np.tanh(x @ rng.standard_normal((6, 2)))
     np.savez(tmp_path / "d.npz", x=x, y=y)
     port = _free_port()
-    procs = [
-        _start(["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(tmp_path / "d.npz"), "--batch", "50",
-                "--no-compile-cache", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                "--process-id", str(i), "--metrics", str(tmp_path / "m.json"), "--quiet"])
-        for i in (0, 1)
-    ]
-    try:
-        outs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=30)
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err
+    _run_pair(lambda i: ["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(tmp_path / "d.npz"),
+                         "--batch", "50", "--no-compile-cache", "--coordinator", f"127.0.0.1:{port}",
+                         "--num-processes", "2", "--process-id", str(i), "--metrics", str(tmp_path / "m.json"),
+                         "--quiet"])
     losses = json.loads((tmp_path / "m.json").read_text())["losses"]
     alone = fnnet.fit("optim", data=(x, y), batch_size=50, steps=200, lr=3e-3).losses
     np.testing.assert_allclose(losses, alone, rtol=1e-4)
