@@ -30,3 +30,24 @@ def _private_compilation_cache(tmp_path_factory):
 
     os.environ["FNNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("fnnet-jax-cache"))
     yield
+
+
+@pytest.fixture
+def fnnet_cli(capsys):
+    """Run the ``fnnet`` command in this process: ``fnnet_cli("train", "nn", "--steps", 5) -> (code, out, err)``.
+
+    Cheaper than a subprocess (no interpreter start, no JAX import, compiled
+    programs shared); keep real subprocesses for what needs one (the console
+    script, signals, several processes, a fresh device count).
+    """
+    from fnnet.cli import main
+
+    def run(*argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as stop:  # argparse's --help and usage errors
+            code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
