@@ -22,12 +22,16 @@ _EXPORTS = {
     "Sizes": "fnnet.data",
     "fit": "fnnet.train",
     "FitResult": "fnnet.train",
-    "Progress": "fnnet.train",
-    "TrainState": "fnnet.train",
+    "Progress": "fnnet.loop",
+    "StopTraining": "fnnet.loop",
+    "TrainState": "fnnet.core",
+    "Model": "fnnet.functional",
     "ConfigError": "fnnet.errors",
     "DivergenceError": "fnnet.errors",
 }
-_SUBMODULES = ("functional", "modules", "lessons", "optimizers", "train", "data", "report", "errors", "cli")
+_SUBMODULES = ("functional", "modules", "lessons", "optimizers", "train", "data", "report", "errors", "cli", "config",
+               "core", "loop", "hooks", "placement", "checkpoint", "sweep", "compare", "bench", "distributed",
+               "notebook", "torch_ref")
 
 __all__ = sorted(_EXPORTS) + ["functional"]
 

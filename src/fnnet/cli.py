@@ -54,7 +54,10 @@ LESSON_IDS = ("numpy", "tensors", "autograd", "custom_function", "nn", "optim", 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fnnet import __version__
+
     parser = _Parser(prog="fnnet", description="The 'Learning PyTorch with Examples' tutorial, the JAX way.")
+    parser.add_argument("--version", action="version", version=f"fnnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("lessons", help="list the lessons")
     train = sub.add_parser(
@@ -67,12 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=_positive_int, help="training steps (default 500)")
     train.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
     train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"),
-                       help="optimizer (default: the lesson's)")
+                       help="optimizer (default: the lesson's); without --lr it runs at its own default "
+                            "rate for the lesson (see fnnet.optimizers.DEFAULT_LRS), never another optimizer's")
     _add_run_options(train)
     train.add_argument("--log-every", type=_positive_int, help="steps per compiled chunk (default 100)")
     train.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="backend to run on (default: JAX's)")
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
     train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
+    train.add_argument("--save", metavar="PATH.npz",
+                       help="write the trained weights to PATH.npz under PyTorch's names and layout "
+                            "(with several lessons, PATH must contain {lesson})")
     train.add_argument("--quiet", action="store_true", help="no progress output, only the table")
     train.add_argument("--data", metavar="PATH",
                        help="train on your data: a .npz with arrays x (rows, D_in) and y (rows, D_out), or a "
@@ -185,11 +192,16 @@ def _add_size_options(parser):
     parser.add_argument("--d-out", type=_positive_int, help="D_out, outputs (default 10)")
 
 
+def _given_sizes(args) -> dict:
+    """The sizes the user typed (a dict of the flags given); fit fills the rest from the data or the defaults."""
+    given = {"batch": args.batch, "d_in": args.d_in, "hidden": args.hidden, "d_out": args.d_out}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _sizes(args):
     from fnnet.data import Sizes
 
-    given = {"batch": args.batch, "d_in": args.d_in, "hidden": args.hidden, "d_out": args.d_out}
-    return Sizes(**{k: v for k, v in given.items() if v is not None})
+    return Sizes(**_given_sizes(args))
 
 
 def _lessons() -> int:
@@ -230,26 +242,21 @@ def _train(args) -> int:
     if joined:
         initialize(*joined, timeout=args.init_timeout)  # before anything else touches a JAX backend
     device = resolve_device(args.device) if args.device else None
-    sizes, data, batch_size, local = _sizes(args), None, None, False
-    if args.data is not None:
-        from fnnet.data import Sizes, check_data, load_data, process_rows
+    sizes, data, batch_size, local = _given_sizes(args), None, None, False
+    if args.data is not None:  # --batch is the minibatch size; fit checks the data and the sizes (one rule)
+        from fnnet.data import load_data, process_rows
 
         x, y = load_data(args.data)
-        local = bool(joined) and joined[1] > 1 and args.batch in (None, np.shape(x)[0])
+        batch_size, sizes = args.batch, {k: v for k, v in sizes.items() if k != "batch"}
+        local = bool(joined) and joined[1] > 1 and batch_size in (None, np.shape(x)[0])
         if local:  # full batch over several processes: this one reads and keeps only its own rows
             x, y = process_rows(x, y, process, joined[1])
-        data, found = check_data((x, y), None, args.hidden or Sizes().hidden)
-        if local:
-            found = found._replace(batch=found.batch * joined[1])
-        for flag, want, got in (("--d-in", args.d_in, found.d_in), ("--d-out", args.d_out, found.d_out)):
-            if want is not None and want != got:
-                raise _usage(f"{flag} {want} does not match the data ({got} columns)")
-        sizes, batch_size = found, args.batch
-        if batch_size is not None and batch_size > found.batch:
-            raise _usage(f"--batch {batch_size} is larger than the data ({found.batch} rows)")
-        if "numpy" in ids and len(ids) > 1 and batch_size not in (None, found.batch):
+            batch_size = None
+        data = (x, y)
+        if "numpy" in ids and len(ids) > 1 and batch_size not in (None, np.shape(x)[0]):
             ids.remove("numpy")
             print("note: lesson numpy skipped (it trains on all rows every step)", file=sys.stderr)
+    save = args.save and _save_paths(args.save, ids)
 
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
         raise _usage(f"{'--resume' if args.resume else '--checkpoint-every'} needs --checkpoint-dir")
@@ -263,12 +270,13 @@ def _train(args) -> int:
         for lesson_id in ids:
             result = fit(
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
-                sizes=sizes, log_every=args.log_every, progress=False if args.quiet else None,
+                sizes=sizes or None, log_every=args.log_every, progress=False if args.quiet else None,
                 checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=args.resume,
-                data=data, batch_size=None if local else batch_size, devices=args.devices,
-                local_data=local,
+                data=data, batch_size=batch_size, devices=args.devices, local_data=local,
             )
             results.append(result)
+            if save and process == 0:
+                _save(save[lesson_id], result)
             if not args.quiet and not sys.stderr.isatty():
                 print(f"trained {lesson_id}: {len(result.losses)} steps, last loss {result.losses[-1]:.4g}",
                       file=sys.stderr)
@@ -285,7 +293,29 @@ def _train(args) -> int:
     if plot:
         report.write_plot(plot, results)
         print(f"plot written to {plot}")
+    if save:
+        print(f"weights written to {', '.join(str(p) for p in save.values())}")
     return 0
+
+
+def _save_paths(path: str, ids: list[str]) -> dict:
+    """Where ``--save`` writes each lesson's weights, checked before training."""
+    from fnnet import report
+
+    if len(ids) > 1 and "{lesson}" not in path:
+        raise _usage("--save with several lessons needs {lesson} in the path, e.g. --save 'weights-{lesson}.npz'")
+    return {i: report.check_output_path(path.replace("{lesson}", i), (".npz",), "--save") for i in ids}
+
+
+def _save(path, result) -> None:
+    """The trained weights as ``.npz``, under PyTorch's names and layout (``fnnet.compare.torch_named``)."""
+    import numpy as np
+
+    from fnnet.compare import torch_named
+    from fnnet.report import atomic_path
+
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **torch_named(result.params))
 
 
 def _compare(args) -> int:
@@ -329,7 +359,8 @@ def _sweep(args) -> int:
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
     from fnnet.sweep import sweep
 
-    result = sweep(lesson.id, args.lr, args.seeds, steps=args.steps, sizes=_sizes(args), optimizer=args.optimizer)
+    result = sweep(lesson.id, args.lr, args.seeds, steps=args.steps, sizes=_given_sizes(args) or None,
+                   optimizer=args.optimizer)
     runs = len(result.lrs) * len(result.seeds)
     print(f"{lesson.id}: {runs} runs of {result.config['steps']} steps in one program "
           f"(compile {result.compile_seconds:.2f} s, run {result.run_seconds:.2f} s)")

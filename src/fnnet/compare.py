@@ -43,7 +43,7 @@ import numpy as np
 
 from fnnet.data import Sizes, check_positive_int, check_sizes, run_keys
 from fnnet.errors import ConfigError
-from fnnet.lessons import LESSONS, get_lesson, lesson_functions, to_backend
+from fnnet.lessons import LESSONS, get_lesson, lesson_functions, sizes_of, to_backend
 from fnnet.modules import draw_depth
 from fnnet.train import DEFAULT_STEPS, fit, step_key
 
@@ -136,21 +136,21 @@ def _numpy(a) -> np.ndarray:
     return np.array(a, copy=True)
 
 
-def _sizes_of(params) -> Sizes:
-    """Sizes implied by a parameter tree: first matrix (d_in, hidden), last (., d_out); batch 1."""
-    matrices = [np.shape(leaf) for leaf in jax.tree.leaves(params) if np.ndim(leaf) == 2]
-    if not matrices:
-        raise ConfigError("params hold no weight matrix")
-    return Sizes(1, matrices[0][0], matrices[0][1], matrices[-1][1])
-
-
 def to_torch(lesson_id: str, params):
     """fnnet parameters as PyTorch: ``{"w1", "w2"}`` tensors, or the lesson's torch module with them loaded.
+
+    ``params`` is fnnet's structure, or weights already under PyTorch's names
+    and layout, such as ``dict(np.load(path))`` of a file that ``fnnet train
+    --save path`` wrote.
 
     Examples:
       >>> params = {"w1": np.ones((4, 3), np.float32), "w2": np.ones((3, 2), np.float32)}
       >>> to_torch("autograd", params)["w1"].shape
       torch.Size([4, 3])
+      >>> saved = {"0.weight": np.ones((3, 4), np.float32), "0.bias": np.zeros(3, np.float32),
+      ...          "2.weight": np.ones((2, 3), np.float32), "2.bias": np.zeros(2, np.float32)}
+      >>> to_torch("nn", saved)[0].weight.shape
+      torch.Size([3, 4])
     """
     lesson = get_lesson(lesson_id)
     torch = _torch()
@@ -159,7 +159,10 @@ def to_torch(lesson_id: str, params):
     named = {name: torch.from_numpy(np.array(a, copy=True)) for name, a in torch_named(params).items()}
     if lesson.model.startswith("weights"):
         return named
-    module = MODULES[lesson_id](_sizes_of(params))
+    weights = [tuple(a.shape) for name, a in named.items() if name.endswith("weight") and a.ndim == 2]
+    if not weights:
+        raise ConfigError(f"params hold no weight matrix for lesson {lesson_id!r}")
+    module = MODULES[lesson_id](Sizes(1, weights[0][1], weights[0][0], weights[-1][0]))  # torch's (out, in) layout
     try:
         module.load_state_dict(named, strict=True)
     except RuntimeError as err:
@@ -303,7 +306,7 @@ def start_gradients(lesson_id: str, params, data, *, seed: int = 0, dtype: str |
     """
     lesson = get_lesson(lesson_id)
     x, y = data
-    sizes = Sizes(np.shape(x)[0], np.shape(x)[1], _sizes_of(params).hidden, np.shape(y)[1])
+    sizes = Sizes(np.shape(x)[0], np.shape(x)[1], sizes_of(lesson.id, params)["hidden"], np.shape(y)[1])
     fns = lesson_functions(lesson.id, sizes)
     key0 = None if lesson.backend == "numpy" else step_key(run_keys(seed).train, 0)
     _, grads = fns.grad_fn(to_backend(params, lesson.backend, dtype), to_backend((x, y), lesson.backend, dtype), key0)

@@ -8,12 +8,14 @@ code with the JAX lessons instead of copying it.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from fnnet.data import Sizes
 
@@ -154,32 +156,100 @@ def manual_grads(
 
 
 class Model(NamedTuple):
-    """A model as two pure functions; what a lesson trains.
+    """Your own model as two pure functions, for ``fnnet.fit``.
 
-    ``init(key) -> params`` draws the initial parameters (a pytree of float32
-    arrays); ``apply(params, x, key) -> y_pred`` is the forward pass. ``key`` is
-    the step's PRNG key, used only by models with randomness (DynamicNet).
+    ``init(key) -> params`` draws the initial parameters (any pytree of float
+    arrays; may be None when you always pass ``params=``); ``apply(params, x,
+    key) -> y_pred`` is the forward pass, where ``key`` is the step's PRNG key
+    for models with randomness (an ``apply(params, x)`` without it is fine
+    too). Keep the same two functions between runs and the compiled loop is
+    reused.
+
+    Examples:
+      >>> def init(key):
+      ...     return {"w": jax.random.normal(key, (3, 1))}
+      >>> def apply(params, x):
+      ...     return jnp.tanh(x @ params["w"])
+      >>> model = Model(init, apply)
+      >>> call_apply(model, model.init(jax.random.key(0)), jnp.ones((2, 3)), None).shape
+      (2, 1)
     """
 
-    init: Callable[[jax.Array], Params]
-    apply: Callable[[Params, Float[Array, "batch d_in"], jax.Array | None], Float[Array, "batch d_out"]]
+    init: Callable[[jax.Array], Params] | None
+    apply: Callable[..., Float[Array, "batch d_out"]]
 
 
-def two_layer_model(sizes: Sizes, activation: Callable[[Array], Array] | None = None) -> Model:
-    """The raw-weights two-layer model of the first lessons as a Model.
+def call_apply(model, params, x, key):
+    """``model.apply(params, x, key)``, or ``model.apply(params, x)`` when apply takes no key."""
+    apply = model.apply
+    try:
+        takes_key = len(inspect.signature(apply).parameters) >= 3
+    except (TypeError, ValueError):  # a builtin or a callable without a signature: assume the full form
+        takes_key = True
+    return apply(params, x, key) if takes_key else apply(params, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoLayer:
+    """The raw-weights two-layer model of the first lessons: ``activation(x @ w1) @ w2``, no bias.
+
+    A frozen dataclass: two equal ``TwoLayer`` objects are one model to
+    ``jit``, so a second run at the same sizes reuses the compiled loop.
+
+    Examples:
+      >>> model = TwoLayer(Sizes(4, 10, 6, 3))
+      >>> model.apply(model.init(jax.random.key(0)), jnp.ones((4, 10))).shape
+      (4, 3)
+      >>> TwoLayer(Sizes(4, 10, 6, 3)) == model
+      True
+    """
+
+    sizes: Sizes
+    activation: Callable[[Array], Array] = relu
+
+    def init(self, key: jax.Array) -> Params:
+        return init_weights(self.sizes, key=key)
+
+    def apply(self, params: Params, x: Float[Array, "batch d_in"], key=None) -> Float[Array, "batch d_out"]:
+        del key
+        return two_layer(params, x, self.activation)
+
+
+def two_layer_model(sizes: Sizes, activation: Callable[[Array], Array] | None = None) -> TwoLayer:
+    """The raw-weights two-layer model of the first lessons (``TwoLayer``).
 
     Examples:
       >>> model = two_layer_model(Sizes(4, 10, 6, 3))
       >>> model.apply(model.init(jax.random.key(0)), jnp.ones((4, 10)), None).shape
       (4, 3)
     """
-    activation = relu if activation is None else activation
+    return TwoLayer(sizes, relu if activation is None else activation)
 
-    def apply(params, x, key):
-        del key
-        return two_layer(params, x, activation)
 
-    def init(key):
-        return init_weights(sizes, key=key)
+def mean_squared_error(
+    y_pred: Float[Array, "batch d_out"], y: Float[Array, "batch d_out"]
+) -> Float[Array, ""]:
+    """Mean of squared differences (``MSELoss()``, the default reduction).
 
-    return Model(init, apply)
+    Examples:
+      >>> mean_squared_error(jnp.array([[1.0, 2.0]]), jnp.array([[0.0, 0.0]]))
+      Array(2.5, dtype=float32)
+    """
+    xp = _namespace(y_pred)
+    return xp.mean(xp.square(y_pred - y))
+
+
+def cross_entropy(logits: Float[Array, "batch classes"], labels: Int[Array, " batch"]) -> Float[Array, ""]:
+    """Mean softmax cross entropy of ``logits`` against integer ``labels`` (``nn.CrossEntropyLoss()``), via optax.
+
+    Examples:
+      >>> round(float(cross_entropy(jnp.array([[0.0, 0.0]]), jnp.array([1]))), 4)  # log 2
+      0.6931
+    """
+    import optax  # only models trained with this loss need optax here
+
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+LOSSES: dict[str, Callable] = {"sse": sum_squared_error, "mse": mean_squared_error, "cross_entropy": cross_entropy}
+"""Loss name -> ``loss(y_pred, y) -> scalar``; ``fit(loss=...)`` takes a name or such a function."""

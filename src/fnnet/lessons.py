@@ -2,15 +2,16 @@
 
 Each lesson names its model, how its gradient is computed, where it runs and its
 default optimizer and learning rate; consecutive lessons differ in one of these
-fields. ``lesson_functions`` turns a lesson and sizes into the plain functions the
-training loop takes: ``init(key) -> params`` and ``grad_fn(params, batch, key) ->
-(loss, grads)``.
+fields. ``lesson_model`` turns a lesson and sizes into the model the training
+loop takes (``init(key) -> params``, ``apply(params, x, key)``); this module is
+the one place where a lesson id becomes functions.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,8 +19,9 @@ import numpy as np
 
 from fnnet.data import Sizes
 from fnnet.errors import ConfigError
-from fnnet.functional import Model, manual_grads, my_relu, sum_squared_error, two_layer_model
-from fnnet.modules import DynamicNet, TwoLayerNet, nnx_model, sequential
+from fnnet.core import grad_function
+from fnnet.functional import TwoLayer, my_relu, relu, sum_squared_error
+from fnnet.modules import DynamicNet, NnxModel, TwoLayerNet, nnx_model, sequential
 
 
 class Lesson(NamedTuple):
@@ -34,6 +36,8 @@ class Lesson(NamedTuple):
       backend: ``"numpy"`` (float64, a Python loop) or ``"jax"`` (float32, compiled).
       optimizer: default optimizer, a key of ``fnnet.optimizers.OPTIMIZERS``.
       lr: default learning rate (the seed's).
+      edition: which edition of the tutorial: ``"classic"`` (the seed's
+        two-layer net on random data).
     """
 
     id: str
@@ -44,24 +48,17 @@ class Lesson(NamedTuple):
     backend: str
     optimizer: str
     lr: float
+    edition: str = "classic"
 
 
-def _weights(sizes: Sizes) -> Model:
-    return two_layer_model(sizes)
-
-
-def _weights_my_relu(sizes: Sizes) -> Model:
-    return two_layer_model(sizes, my_relu)
-
-
-MODELS: dict[str, Callable[[Sizes], Model]] = {
-    "weights": _weights,
-    "weights+my_relu": _weights_my_relu,
+MODELS: dict[str, Callable[[Sizes], Any]] = {
+    "weights": functools.partial(TwoLayer, activation=relu),
+    "weights+my_relu": functools.partial(TwoLayer, activation=my_relu),
     "nnx.Sequential": functools.partial(nnx_model, sequential),
     "TwoLayerNet": functools.partial(nnx_model, TwoLayerNet),
     "DynamicNet": functools.partial(nnx_model, DynamicNet),
 }
-"""Model name -> ``sizes -> Model``."""
+"""Model name -> ``sizes -> model`` (a ``TwoLayer`` or an ``NnxModel``: hashable, so jit reuses its program)."""
 
 _ALL = [
     Lesson("numpy", "Warm-up: NumPy", "forward and backward by hand, in NumPy float64",
@@ -95,49 +92,57 @@ Examples:
 
 
 def get_lesson(lesson_id: str) -> Lesson:
-    """The lesson called ``lesson_id``; a ConfigError listing the ids if there is none.
+    """The lesson called ``lesson_id``; a ConfigError listing the ids (and the nearest one) if there is none.
 
     Examples:
       >>> get_lesson("nn").model
       'nnx.Sequential'
+      >>> get_lesson("optm")
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: unknown lesson 'optm'; did you mean 'optim'? expected one of: numpy, tensors, autograd, custom_function, nn, optim, custom_module, control_flow
     """
     if not isinstance(lesson_id, str) or lesson_id not in LESSONS:
-        raise ConfigError(f"unknown lesson {lesson_id!r}; expected one of: {', '.join(LESSONS)}")
+        near = difflib.get_close_matches(lesson_id, LESSONS, n=1) if isinstance(lesson_id, str) else []
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise ConfigError(f"unknown lesson {lesson_id!r}; {hint}expected one of: {', '.join(LESSONS)}")
     return LESSONS[lesson_id]
 
 
+def lesson_model(lesson_id: str, sizes: Sizes):
+    """The model of lesson ``lesson_id`` at ``sizes``.
+
+    Examples:
+      >>> lesson_model("custom_module", Sizes(4, 10, 6, 3)).init(jax.random.key(0))["linear2"]["kernel"].shape
+      (6, 3)
+    """
+    return MODELS[get_lesson(lesson_id).model](sizes)
+
+
+def sizes_of(lesson_id: str, params) -> dict:
+    """The sizes a lesson's weights imply: ``{"d_in", "hidden", "d_out"}`` from the first and last weight matrix.
+
+    Examples:
+      >>> sizes_of("tensors", {"w1": np.ones((5, 7)), "w2": np.ones((7, 2))})
+      {'d_in': 5, 'hidden': 7, 'd_out': 2}
+    """
+    get_lesson(lesson_id)
+    matrices = [np.shape(leaf) for leaf in jax.tree.leaves(params) if np.ndim(leaf) == 2]
+    if not matrices:
+        raise ConfigError(f"params hold no weight matrix; lesson {lesson_id!r} expects its weights")
+    return {"d_in": matrices[0][0], "hidden": matrices[0][1], "d_out": matrices[-1][1]}
+
+
 class LessonFunctions(NamedTuple):
-    """What the training loop needs from a lesson at given sizes."""
+    """A lesson at given sizes as plain functions (for checks and notebooks; ``fit`` needs none of this)."""
 
     init: Callable  # key -> params (float64 NumPy arrays for the numpy backend)
     grad_fn: Callable  # (params, batch, key) -> (loss, grads)
-    model: Model  # the lesson's model in float32 JAX, before any backend conversion
+    model: Any  # the lesson's model in float32 JAX
 
 
-def to_backend(tree, backend: str, dtype=None):
-    """The arrays of ``tree`` as ``backend`` computes with them.
-
-    ``"numpy"``: float64 NumPy arrays. ``"jax"``: JAX arrays of ``dtype``
-    (default float32; arrays that already are need no copy).
-
-    Examples:
-      >>> to_backend({"w": np.arange(2)}, "numpy")["w"].dtype
-      dtype('float64')
-      >>> to_backend({"w": np.ones(2)}, "jax")["w"].dtype
-      dtype('float32')
-    """
-    if backend == "numpy":
-        return jax.tree.map(lambda a: np.asarray(a, dtype=np.float64), tree)
-    dtype = jnp.float32 if dtype is None else dtype
-    return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
-
-
-@functools.lru_cache(maxsize=None)
 def lesson_functions(lesson_id: str, sizes: Sizes) -> LessonFunctions:
-    """Resolve a lesson at ``sizes`` into ``init``, ``grad_fn`` and ``apply``.
-
-    Cached: the same (lesson, sizes) gives the same function objects, so the
-    compiled training loop is reused.
+    """A lesson at ``sizes`` as ``init``, ``grad_fn`` and its model.
 
     Examples:
       >>> fns = lesson_functions("autograd", Sizes(4, 10, 6, 3))
@@ -147,25 +152,43 @@ def lesson_functions(lesson_id: str, sizes: Sizes) -> LessonFunctions:
       {'w1': (10, 6), 'w2': (6, 3)}
     """
     lesson = get_lesson(lesson_id)
-    model = MODELS[lesson.model](sizes)
-
-    if lesson.gradient == "by hand":
-
-        def grad_fn(params, batch, key):
-            del key
-            return manual_grads(params, *batch)
-
-    else:
-
-        def loss(params, batch, key):
-            x, y = batch
-            return sum_squared_error(model.apply(params, x, key), y)
-
-        grad_fn = jax.value_and_grad(loss)
-
-    init_jax = jax.jit(model.init)  # one compiled call, not one per eager op
+    model = lesson_model(lesson.id, sizes)
 
     def init(key):
-        return to_backend(init_jax(key), lesson.backend)
+        return to_backend(init_params(model, key), lesson.backend)
 
-    return LessonFunctions(init, grad_fn, model)
+    return LessonFunctions(init, grad_function(model, lesson.gradient, sum_squared_error), model)
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def init_params(model, key: jax.Array):
+    """``model.init(key)`` as one compiled call (not one per eager op); compiled once per model.
+
+    Examples:
+      >>> jax.tree.map(jax.numpy.shape, init_params(TwoLayer(Sizes(2, 3, 4, 1)), jax.random.key(0)))
+      {'w1': (3, 4), 'w2': (4, 1)}
+    """
+    return model.init(key)
+
+
+def to_backend(tree, backend: str, dtype=None):
+    """The arrays of ``tree`` as ``backend`` computes with them; integer arrays (class labels) stay integers.
+
+    ``"numpy"``: float64 NumPy arrays. ``"jax"``: JAX arrays of ``dtype``
+    (default float32; arrays that already are need no copy).
+
+    Examples:
+      >>> to_backend({"w": np.arange(2.0)}, "numpy")["w"].dtype
+      dtype('float64')
+      >>> to_backend({"w": np.ones(2)}, "jax")["w"].dtype
+      dtype('float32')
+      >>> to_backend({"labels": np.arange(3)}, "jax")["labels"].dtype
+      dtype('int32')
+    """
+    def cast(a):
+        labels = np.issubdtype(np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype, np.integer)
+        if backend == "numpy":
+            return np.asarray(a) if labels else np.asarray(a, dtype=np.float64)
+        return jnp.asarray(a, jnp.int32) if labels else jnp.asarray(a, jnp.float32 if dtype is None else dtype)
+
+    return jax.tree.map(cast, tree)

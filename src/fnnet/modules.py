@@ -8,17 +8,20 @@ dict. ``nnx_model`` gives that functional view: ``init(key) -> params`` and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jaxtyping import Array, Float, Int
 
 from fnnet.data import Sizes
-from fnnet.functional import Model, relu
+from fnnet.errors import ConfigError
+from fnnet.functional import relu
 
 MAX_DEPTH = 3  # DynamicNet reuses its middle layer 0..MAX_DEPTH times
 
@@ -129,33 +132,80 @@ class DynamicNet(nnx.Module):
         return jax.lax.switch(draw_depth(key), branches, x)
 
 
-@functools.lru_cache(maxsize=None)
-def nnx_model(build: Callable[..., nnx.Module], sizes: Sizes) -> Model:
-    """The pure-function view of the module ``build(sizes, rngs=...)``.
+@dataclasses.dataclass(frozen=True)
+class NnxModel:
+    """The pure-function view of an nnx module: ``init(key) -> params`` and ``apply(params, x, key)``.
 
-    ``init(key)`` builds the module with ``nnx.Rngs(params=key)`` and returns its
-    parameters as a nested dict; ``apply(params, x, key)`` merges them into the
-    module's graph and calls it. Cached per (build, sizes) so repeated runs reuse
-    the same functions and so the same compiled program.
+    ``params`` is the module's ``nnx.Param`` state as a nested dict; ``apply``
+    merges it into the module's graph definition and calls the module, so the
+    training loop holds plain arrays, never a module. A frozen dataclass: equal
+    ``NnxModel`` objects (same builder and sizes, or the same graph definition,
+    which nnx makes hashable) are one model to ``jit``, so a second run reuses
+    the compiled loop without any cache of ours.
+
+    Build one from a builder and sizes (the lessons) or from a module you made
+    (``NnxModel.of(module)``, which also returns the module's parameters).
 
     Examples:
-      >>> model = nnx_model(TwoLayerNet, Sizes(4, 10, 6, 3))
+      >>> model = NnxModel(TwoLayerNet, Sizes(4, 10, 6, 3))
       >>> params = model.init(jax.random.key(0))
       >>> jax.tree.map(jnp.shape, params)
       {'linear1': {'bias': (6,), 'kernel': (10, 6)}, 'linear2': {'bias': (3,), 'kernel': (6, 3)}}
       >>> model.apply(params, jnp.ones((4, 10)), None).shape
       (4, 3)
+      >>> mine, start = NnxModel.of(nnx.Linear(3, 2, rngs=nnx.Rngs(0)))
+      >>> mine.apply(start, jnp.ones((5, 3))).shape
+      (5, 2)
     """
-    abstract = nnx.eval_shape(lambda: build(sizes, rngs=nnx.Rngs(0)))
-    graphdef, _ = nnx.split(abstract, nnx.Param)
-    uses_key = getattr(abstract, "uses_key", False)
 
-    def init(key: jax.Array):
-        _, params = nnx.split(build(sizes, rngs=nnx.Rngs(params=key)), nnx.Param)
+    build: Callable[..., nnx.Module] | None = None  # build(sizes, rngs=...) -> module
+    sizes: Sizes | None = None
+    graphdef: Any = None  # the graph definition of a module given as it is (then build is None)
+    uses_key: bool = False  # pass the step's key to the module: __call__(x, key=key)
+
+    @classmethod
+    def of(cls, module: nnx.Module) -> tuple["NnxModel", dict]:
+        """``(model, params)`` for a module you built; the module itself is left unchanged.
+
+        Only modules whose state is all ``nnx.Param`` can be trained this way
+        (no dropout RNG streams or batch statistics yet): anything else raises
+        ConfigError naming the first such variable.
+        """
+        graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+        others = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(rest))[0]]
+        if others:
+            raise ConfigError(f"fit trains modules whose state is all nnx.Param; {type(module).__name__} also holds "
+                              f"{others[0]} (dropout RNGs or batch statistics are not supported yet)")
+        copy = jax.tree.map(lambda a: np.array(a, copy=True), nnx.to_pure_dict(params))
+        return cls(graphdef=graphdef, uses_key=bool(getattr(module, "uses_key", False))), copy
+
+    def _graphdef(self):
+        if self.graphdef is not None:
+            return self.graphdef
+        graphdef, _ = nnx.split(nnx.eval_shape(lambda: self.build(self.sizes, rngs=nnx.Rngs(0))), nnx.Param)
+        return graphdef
+
+    def init(self, key: jax.Array) -> dict:
+        if self.build is None:
+            raise ConfigError("this model was made from a module: its start is the module's own parameters")
+        _, params = nnx.split(self.build(self.sizes, rngs=nnx.Rngs(params=key)), nnx.Param)
         return nnx.to_pure_dict(params)
 
-    def apply(params, x, key):
-        module = nnx.merge(graphdef, params)
-        return module(x, key=key) if uses_key else module(x)
+    def apply(self, params, x, key=None):
+        module = nnx.merge(self._graphdef(), params)
+        return module(x, key=key) if self.uses_key else module(x)
 
-    return Model(init, apply)
+    def module(self, params) -> nnx.Module:
+        """A new module holding ``params``."""
+        return nnx.merge(self._graphdef(), jax.tree.map(jnp.asarray, params))
+
+
+def nnx_model(build: Callable[..., nnx.Module], sizes: Sizes) -> NnxModel:
+    """The pure-function view of the module ``build(sizes, rngs=...)`` (an ``NnxModel``).
+
+    Examples:
+      >>> model = nnx_model(TwoLayerNet, Sizes(4, 10, 6, 3))
+      >>> model.apply(model.init(jax.random.key(0)), jnp.ones((4, 10)), None).shape
+      (4, 3)
+    """
+    return NnxModel(build, sizes, uses_key=bool(getattr(build, "uses_key", False)))

@@ -4,17 +4,33 @@
 written as one ``jax.tree.map``; it is what the lessons before ``optim`` use.
 The others come from optax. ``momentum`` is ``torch.optim.SGD(momentum=0.9)``:
 optax's ``trace`` keeps ``v = g + 0.9 v`` and steps ``-lr v``, as torch does.
+
+``resolve_optimizer`` is the one place an ``optimizer=``/``lr=`` pair becomes
+the factory the compiled loop calls, a readable name and the learning rate to
+record. A learning rate is never borrowed from another optimizer: each
+(model family, optimizer) pair has its own measured default
+(``DEFAULT_LRS``), and a pair without one asks for ``lr``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import numbers
+from typing import Any, Callable
 
 import jax
-import optax
+
+from fnnet.data import check_lr
+from fnnet.errors import ConfigError
 
 
-def sgd_by_hand(learning_rate) -> optax.GradientTransformation:
+def _optax():
+    import optax  # imported on first use: the raw-weight lessons train without it
+
+    return optax
+
+
+def sgd_by_hand(learning_rate):
     """Plain gradient descent written by hand: the update is ``-learning_rate * grad``.
 
     It keeps no state, and it works on NumPy arrays as well as JAX arrays (it
@@ -27,6 +43,7 @@ def sgd_by_hand(learning_rate) -> optax.GradientTransformation:
       >>> updates
       {'w': array([-1.])}
     """
+    optax = _optax()
 
     def init(params):
         del params
@@ -39,15 +56,199 @@ def sgd_by_hand(learning_rate) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def sgd_momentum(learning_rate) -> optax.GradientTransformation:
+def sgd(learning_rate):
+    """``optax.sgd(learning_rate)``: ``torch.optim.SGD`` without momentum."""
+    return _optax().sgd(learning_rate)
+
+
+def sgd_momentum(learning_rate):
     """SGD with momentum 0.9, the ``control_flow`` lesson's optimizer."""
-    return optax.sgd(learning_rate, momentum=0.9)
+    return _optax().sgd(learning_rate, momentum=0.9)
 
 
-OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "sgd": optax.sgd,
+def adam(learning_rate):
+    """``optax.adam(learning_rate)``: ``torch.optim.Adam`` with its default betas and eps."""
+    return _optax().adam(learning_rate)
+
+
+OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
+    "sgd": sgd,
     "momentum": sgd_momentum,
-    "adam": optax.adam,
+    "adam": adam,
     "sgd-by-hand": sgd_by_hand,
 }
 """Optimizer name -> factory taking the learning rate."""
+
+DEFAULT_LRS: dict[tuple[str, str], float] = {
+    # the raw-weights lessons (numpy .. custom_function): randn weights, a loss near 3e7 at the start
+    ("weights", "sgd-by-hand"): 1e-6,  # the tutorial's
+    ("weights", "sgd"): 1e-6,
+    ("weights", "momentum"): 1e-7,  # momentum 0.9 steps ~10x further: 1e-6 diverges
+    ("weights", "adam"): 1e-2,  # Adam's step is ~lr per weight whatever the loss scale; the weights are ~1
+    # the nn family (nn .. control_flow): torch-style init, a loss near 600 at the start
+    ("module", "sgd-by-hand"): 1e-4,
+    ("module", "sgd"): 1e-4,
+    ("module", "momentum"): 1e-4,
+    ("module", "adam"): 1e-4,
+    # your own model (fnnet.Model or an nnx.Module)
+    ("own", "adam"): 1e-3,
+    ("own", "sgd"): 1e-2,
+    ("own", "momentum"): 1e-2,
+    ("own", "sgd-by-hand"): 1e-2,
+}
+"""(model family, optimizer name) -> the learning rate used when none is given.
+
+A lesson's own optimizer always runs at the lesson's (the tutorial's) rate;
+these fill in the other optimizers, each measured to converge at the seed's
+sizes (``tests/test_config.py`` trains every pair).
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Fixed:
+    """An optax transformation given whole: it carries its own learning rate or schedule."""
+
+    transformation: Any
+
+    def __call__(self, lr):
+        del lr
+        return self.transformation
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheduled:
+    """A named optimizer whose learning rate is an optax schedule (a function of the step count)."""
+
+    factory: Callable
+    schedule: Callable
+
+    def __call__(self, lr):
+        del lr
+        return self.factory(self.schedule)
+
+
+_SHAPES = {  # what optax composes, less its last part (the learning rate: a constant or a schedule)
+    ("scale_by_adam",): "adam",
+    ("scale_by_adam", "add_decayed_weights"): "adamw",
+    (): "sgd",
+    ("trace",): "sgd with momentum",
+    ("scale_by_rms",): "rmsprop",
+    ("scale_by_rms", "trace"): "rmsprop with momentum",
+    ("scale_by_rss",): "adagrad",
+    ("scale_by_lion",): "lion",
+}
+_RATE = ("scale_by_learning_rate", "scale", "scale_by_schedule")
+_KNOWN = {(*shape, rate): name for shape, name in _SHAPES.items() for rate in _RATE}
+
+
+def optimizer_name(transformation) -> str:
+    """A readable name for an optax transformation: ``"adamw (optax)"``, ``"chain(clip_by_global_norm, adam) (optax)"``.
+
+    Read from the names of the update functions optax composes (optax keeps no
+    name of its own); anything unrecognised is named by its parts.
+
+    Examples:
+      >>> import optax
+      >>> optimizer_name(optax.adamw(1e-3))
+      'adamw (optax)'
+      >>> optimizer_name(optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3)))
+      'chain(clip_by_global_norm, adam) (optax)'
+    """
+    return f"{_describe(transformation.update)} (optax)"
+
+
+def _elements(update) -> list:
+    """The update functions of what ``update`` is made of: the transformation a wrapper wraps, a chain's parts."""
+    name = getattr(update, "__qualname__", type(update).__name__).split(".<locals>")[0]
+    cells = [_cell(c) for c in (update.__closure__ or ())] if hasattr(update, "__closure__") else []
+    if name == "with_extra_args_support":  # optax's wrapper around a plain transformation
+        return [w.update for w in cells if hasattr(w, "update")][:1]
+    if name == "chain":
+        return [f for fns in cells if isinstance(fns, tuple) for f in fns if callable(f)]
+    return []
+
+
+def _parts(update) -> tuple[str, ...]:
+    """The names of the plain transformations ``update`` is made of, in order."""
+    elements = _elements(update)
+    if not elements:
+        return (getattr(update, "__qualname__", type(update).__name__).split(".<locals>")[0],)
+    return tuple(part for f in elements for part in _parts(f))
+
+
+def _cell(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
+
+
+def _describe(update) -> str:
+    parts = _parts(update)
+    if parts in _KNOWN:
+        return _KNOWN[parts]
+    elements = _elements(update)
+    if len(elements) == 1:
+        return _describe(elements[0])
+    if not elements:
+        return parts[0]
+    return f"chain({', '.join(_describe(f) for f in elements)})"
+
+
+def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: float | None = None,
+                      numpy_backend: bool = False) -> tuple[Callable, str, float | None]:
+    """``(factory, name, lr)`` for the run: ``factory(lr)`` builds the optax transformation inside the loop.
+
+    Args:
+      optimizer: None (``default``), a name in ``OPTIMIZERS``, or any optax
+        transformation (which carries its own rate: leave ``lr`` None).
+      lr: None (the default for this family and optimizer), a positive
+        number, or an optax schedule ``step -> rate``.
+      family: ``"weights"``, ``"module"`` or ``"own"`` (see ``DEFAULT_LRS``).
+      default: the optimizer used when ``optimizer`` is None.
+      default_lr: the rate of ``default`` (a lesson's own, the tutorial's).
+      numpy_backend: the numpy lesson, which has only its hand-written SGD.
+
+    Returns:
+      The factory, a readable name, and the numeric learning rate (None when
+      a schedule or the transformation holds it).
+
+    Examples:
+      >>> resolve_optimizer("adam", None, family="module", default="sgd")[1:]
+      ('adam', 0.0001)
+      >>> resolve_optimizer("sgd", None, family="weights", default="sgd-by-hand", default_lr=1e-6)[1:]
+      ('sgd', 1e-06)
+    """
+    if optimizer is not None and not isinstance(optimizer, str):
+        if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+            raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of: {', '.join(OPTIMIZERS)} "
+                              "or an optax.GradientTransformation")
+        if numpy_backend:
+            raise ConfigError("lesson 'numpy' runs in NumPy and takes only its hand-written SGD")
+        if lr is not None:
+            raise ConfigError("give lr inside the optax optimizer or as lr=, not both")
+        return Fixed(optimizer), optimizer_name(optimizer), None
+    name = default if optimizer is None else optimizer
+    if name not in OPTIMIZERS:
+        near = [n for n in OPTIMIZERS if n.startswith(str(name)[:3])]
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(f"unknown optimizer {name!r}{hint}; expected one of: {', '.join(OPTIMIZERS)} "
+                          "or an optax.GradientTransformation")
+    if numpy_backend:
+        if name not in ("sgd", "sgd-by-hand"):
+            raise ConfigError(f"lesson 'numpy' runs in NumPy and takes only sgd (by hand), not {name!r}")
+        name = "sgd-by-hand"
+    if callable(lr) and not isinstance(lr, numbers.Real):
+        if numpy_backend:
+            raise ConfigError("lesson 'numpy' runs in NumPy: its hand-written SGD takes a fixed learning rate")
+        if name == "sgd-by-hand":
+            raise ConfigError("a learning-rate schedule needs an optax optimizer: sgd, momentum or adam")
+        return Scheduled(OPTIMIZERS[name], lr), f"{name} (scheduled)", None
+    if lr is None:
+        if name == default and default_lr is not None:
+            lr = default_lr
+        elif (family, name) in DEFAULT_LRS:
+            lr = DEFAULT_LRS[(family, name)]
+        else:
+            raise ConfigError(f"no default learning rate for {name} here; give one (lr=, --lr)")
+    return OPTIMIZERS[name], name, check_lr(lr)

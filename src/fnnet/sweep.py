@@ -1,15 +1,15 @@
 """Many training runs as one compiled program: every (learning rate, seed) pair at once.
 
-``sweep`` vmaps ``fnnet.train.train_from`` (a whole run as a pure function of
-its start and learning rate) over the grid and compiles it once with ``jit``.
-Each pair gets exactly the data, initial weights and per-step keys that
-``fit(lesson, lr=lr, seed=seed)`` would give it, so the two agree.
+``sweep`` vmaps a whole run (``fnnet.core.Train.run``: a pure function of its
+start, data, key and learning rate) over the grid and compiles it once with
+``jit``. It takes what ``fit`` takes (a lesson id, a ``fnnet.Model`` or an
+``nnx.Module``), and each pair gets exactly the data, initial weights, minibatch
+order and per-step keys that ``fit(model, lr=lr, seed=seed, ...)`` would give it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import numbers
 import time
@@ -19,11 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.data import Sizes, check_lr, check_positive_int, check_sizes, make_data, run_keys
+from fnnet.config import resolve
+from fnnet.core import make_train
+from fnnet.data import check_lr, check_positive_int, run_keys
 from fnnet.errors import ConfigError
-from fnnet.lessons import get_lesson, lesson_functions
-from fnnet.optimizers import OPTIMIZERS
-from fnnet.train import DEFAULT_STEPS, compile_cached, train_from
+
+MAX_RUNS = 4096  # runs in one sweep program
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,65 +96,52 @@ def _check_seeds(seeds) -> tuple[int, ...]:
     return tuple(int(s) for s in seeds)
 
 
-@functools.lru_cache(maxsize=None)
-def _vmapped(lesson_id: str, sizes: Sizes, optimizer: str, steps: int):
-    """jit(vmap(whole run)) over a flat list of (start, lr) pairs.
-
-    (Nesting a vmap over learning rates inside one over seeds, so that a seed's
-    data meets all its learning rates in one wide matmul, was tried: it was
-    under 10% faster here and changed the rounding, so runs no longer equal
-    ``fit`` bit for bit.)
-    """
-    fns = lesson_functions(lesson_id, sizes)
-    run = functools.partial(train_from, grad_fn=fns.grad_fn, make_optimizer=OPTIMIZERS[optimizer], steps=steps)
-    return jax.jit(jax.vmap(run))
-
-
-def sweep(lesson_id: str, lrs, seeds=1, *, steps: int | None = None, sizes=None, optimizer: str | None = None) -> SweepResult:
-    """Train ``lesson_id`` for every (lr, seed) pair in one ``jit(vmap(...))`` program.
+def sweep(model, lrs, seeds=1, *, steps: int | None = None, sizes=None, optimizer: str | None = None, data=None,
+          loss=None, params=None, batch_size: int | None = None) -> SweepResult:
+    """Train ``model`` for every (lr, seed) pair in one ``jit(vmap(...))`` program.
 
     Args:
-      lesson_id: a JAX lesson (not ``numpy``).
+      model: a JAX lesson id (not ``numpy``), a ``fnnet.Model`` or an ``nnx.Module``, as for ``fit``.
       lrs: learning rates to try.
       seeds: a count K (seeds 0..K-1) or a list of seeds.
       steps: steps of each run (default 500).
-      sizes: ``Sizes`` (default the tutorial's).
+      sizes: a lesson's sizes (default the tutorial's).
       optimizer: ``"sgd"``, ``"momentum"``, ``"adam"`` or ``"sgd-by-hand"``
-        (default: the lesson's).
+        (default: the lesson's; Adam for your model).
+      data, loss, params, batch_size: as for ``fit``.
 
     Returns:
-      A ``SweepResult``; ``losses[i, j]`` equals ``fit(lesson_id, lr=lrs[i],
-      seed=seeds[j]).losses`` up to float rounding.
+      A ``SweepResult``; ``losses[i, j]`` equals ``fit(model, lr=lrs[i],
+      seed=seeds[j], ...).losses`` up to float rounding.
 
     Examples:
       >>> r = sweep("custom_module", lrs=[1e-4, 3e-4], seeds=2, steps=30, sizes=(8, 20, 10, 3))
       >>> r.losses.shape, r.best_lr
       ((2, 2, 30), 0.0003)
     """
-    lesson = get_lesson(lesson_id)
-    if lesson.backend != "jax":
-        raise ConfigError(f"lesson {lesson.id!r} runs in NumPy; sweep runs the JAX lessons")
     lrs, seeds = _check_lrs(lrs), _check_seeds(seeds)
-    steps = DEFAULT_STEPS if steps is None else check_positive_int("steps", steps)
-    sizes = Sizes() if sizes is None else check_sizes(sizes)
-    optimizer = lesson.optimizer if optimizer is None else optimizer
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
-
-    # each seed's start, drawn by the same compiled functions fit uses; then one program trains them all
-    fns = lesson_functions(lesson.id, sizes)
-    starts = {}
-    for seed in seeds:
-        keys = run_keys(seed)
-        starts[seed] = (fns.init(keys.init), make_data(sizes, key=keys.data), keys.train)
-    stack = lambda *trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-    params, batch, train_keys = stack(*[starts[seed] for _ in lrs for seed in seeds])
-    grid_lr = jnp.asarray([lr for lr in lrs for _ in seeds], jnp.float32)
-    args = (params, batch, train_keys, grid_lr)
-    program, compile_seconds = compile_cached(_vmapped(lesson.id, sizes, optimizer, steps), *args)
+    if len(lrs) * len(seeds) > MAX_RUNS:
+        raise ConfigError(f"a sweep runs at most {MAX_RUNS} (lr, seed) pairs at once, got {len(lrs) * len(seeds)}")
+    if optimizer is not None and not isinstance(optimizer, str):
+        raise ConfigError("sweep takes an optimizer by name (sgd, momentum, adam, sgd-by-hand): it sweeps the rate")
+    runs = [resolve(model, steps=steps, lr=lrs[0], optimizer=optimizer, seed=seed, sizes=sizes, data=data, loss=loss,
+                    params=params, batch_size=batch_size) for seed in seeds]
+    config = runs[0].config
+    if config.backend != "jax":
+        raise ConfigError(f"lesson {config.name!r} runs in NumPy; sweep runs the JAX lessons")
+    train = make_train(config.program())
+    stack = lambda *trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)  # noqa: E731
+    shared_data = data is not None  # your data is the same for every run: one copy, not one per run
+    params_grid = stack(*[run.params for _ in lrs for run in runs])
+    data_grid = runs[0].data if shared_data else stack(*[run.data for _ in lrs for run in runs])
+    keys = stack(*[run_keys(seed).train for _ in lrs for seed in seeds])
+    grid_lr = jnp.asarray([lr for lr in lrs for _ in seeds], config.dtype)
+    args = (params_grid, data_grid, keys, grid_lr)
+    program, compile_seconds = train.compiled_runs(config.steps, *args, shared_data=shared_data)
     start = time.perf_counter()
     _, losses = program(*args)
-    losses = np.asarray(losses).reshape(len(lrs), len(seeds), steps)
+    losses = np.asarray(losses).reshape(len(lrs), len(seeds), config.steps)
     run_seconds = time.perf_counter() - start
-    config = dict(lesson=lesson.id, steps=steps, optimizer=optimizer, sizes=sizes._asdict())
-    return SweepResult(lesson.id, lrs, seeds, losses, compile_seconds, run_seconds, config)
+    record = dict(lesson=config.name, steps=config.steps, optimizer=config.optimizer_name, loss=config.loss_name,
+                  sizes=None if config.sizes is None else config.sizes._asdict(), batch_size=config.batch_size)
+    return SweepResult(config.name, lrs, seeds, losses, compile_seconds, run_seconds, record)

@@ -1,0 +1,386 @@
+"""A run's configuration: resolved and checked in one place, frozen, and recorded from one place.
+
+``resolve(model, ...)`` takes what ``fnnet.fit`` was given (a lesson id, a
+``fnnet.Model`` or an ``nnx.Module``, and the keyword arguments), checks every
+argument before anything is traced or written, fills in the defaults, and
+returns a ``Run``: the frozen ``RunConfig``, the starting parameters and the
+data, cast to the dtype the run computes in. ``prepare_data`` is the one rule
+for user data, used by ``fit`` and by the command alike; ``RunConfig.record()``
+is what results, metrics files and checkpoints store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import numbers
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+
+from fnnet.core import Program
+from fnnet.data import Sizes, check_data, check_positive_int, make_data, run_keys
+from fnnet.errors import ConfigError
+from fnnet.functional import LOSSES, Model
+from fnnet.lessons import LESSONS, get_lesson, init_params, lesson_model, sizes_of, to_backend
+from fnnet.optimizers import resolve_optimizer
+from fnnet.placement import resolve_devices
+
+DEFAULT_STEPS = 500  # the tutorial's
+DEFAULT_LOG_EVERY = 100
+MAX_STEPS = 2**31 - 1  # the step counter is int32
+MAX_SEED = 2**32 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a run computes, checked. Build it with ``resolve``."""
+
+    name: str  # the lesson id, or your model's name (its class or function name)
+    lesson: str | None  # the lesson id; None for your own model
+    model: Any  # hashable; init(key) -> params, apply(params, x, key) -> y_pred
+    gradient: str  # "jax.grad" or "by hand"
+    loss: Callable  # loss(y_pred, y) -> scalar
+    loss_name: str
+    optimizer: Callable  # lr -> optax.GradientTransformation
+    optimizer_name: str
+    lr: float | None  # None when a schedule or the optax transformation holds the rate
+    steps: int
+    seed: int
+    sizes: Sizes | None  # a lesson's sizes; None for your own model
+    rows: int  # rows of the whole data set (all processes)
+    batch_size: int | None  # rows per step; None: every row, every step
+    log_every: int
+    dtype: str  # what the run computes in: "float32", or "float64" (the numpy lesson, or under x64)
+    backend: str  # "jax" or "numpy"
+    devices: tuple  # the devices of the run (one unless data parallel)
+    local_data: bool  # each process holds only its rows
+    checkpoint_dir: Path | None
+    checkpoint_every: int | None
+    resume: bool
+    data: str  # "random", or a fingerprint of the given data
+    start: str  # "drawn", or a fingerprint of the given parameters
+
+    def program(self, batch_sharding=None) -> Program:
+        """The compiled code's description (``fnnet.core.Program``)."""
+        return Program(self.model, self.gradient, self.loss, self.optimizer, self.batch_size, batch_sharding,
+                       self.backend)
+
+    def record(self) -> dict:
+        """The run as a JSON-ready dict; a checkpoint stores it and refuses to resume under another.
+
+        Examples:
+          >>> run = resolve("nn", steps=20, sizes=(4, 6, 5, 2))
+          >>> {k: run.config.record()[k] for k in ("lesson", "optimizer", "lr", "loss", "sizes")}
+          {'lesson': 'nn', 'optimizer': 'sgd-by-hand', 'lr': 0.0001, 'loss': 'sse', 'sizes': {'batch': 4, 'd_in': 6, 'hidden': 5, 'd_out': 2}}
+        """
+        return dict(
+            lesson=self.name, lr=self.lr, optimizer=self.optimizer_name, loss=self.loss_name, seed=self.seed,
+            sizes=None if self.sizes is None else self.sizes._asdict(), rows=self.rows, backend=self.backend,
+            dtype=self.dtype, data=self.data, start=self.start, batch_size=self.batch_size,
+        )
+
+
+class Run(NamedTuple):
+    """A resolved run: its configuration, its starting parameters and its data, in the run's dtype."""
+
+    config: RunConfig
+    params: Any
+    data: tuple
+
+
+def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, params=None, data=None, loss=None,
+            batch_size=None, log_every=None, dtype="float32", checkpoint_dir=None, checkpoint_every=None,
+            resume=False, devices=None, local_data=False) -> Run:
+    """Check everything ``fit`` was given and resolve the defaults; see ``fnnet.fit`` for the arguments.
+
+    Raises:
+      ConfigError: naming the first argument that cannot be used, in one line.
+
+    Examples:
+      >>> run = resolve("tensors", optimizer="adam", sizes=(8, 20, 10, 3))
+      >>> run.config.optimizer_name, run.config.lr  # Adam's own default, not the lesson's SGD rate
+      ('adam', 0.01)
+    """
+    steps = DEFAULT_STEPS if steps is None else check_positive_int("steps", steps)
+    if steps > MAX_STEPS:
+        raise ConfigError(f"steps must be at most {MAX_STEPS} (the step counter is int32), got {steps}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a non-negative integer (at most {MAX_SEED}), got {seed!r}")
+    log_every = min(steps, DEFAULT_LOG_EVERY if log_every is None else check_positive_int("log_every", log_every))
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
+    checkpoint_dir = _check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
+
+    lesson, own, start = _resolve_model(model, params)
+    loss_fn, loss_name = _resolve_loss(loss, lesson)
+    numpy_backend = lesson is not None and lesson.backend == "numpy"
+    keys = run_keys(int(seed))
+    processes = jax.process_count()
+    data_given, start_given = data is not None, start is not None
+    if data is not None:
+        data = prepare_data(data, labels=loss_name == "cross_entropy")
+    elif own is not None:
+        raise ConfigError(f"your own model needs data: fit(model, data=(x, y)) with x (rows, features)")
+    elif local_data:
+        raise ConfigError("local_data needs data: each process passes its own rows")
+    rows = None if data is None else int(np.shape(data[0])[0]) * (processes if local_data else 1)
+
+    if lesson is not None:
+        sizes = _lesson_sizes(lesson.id, sizes, data, start, rows)
+        check_memory(sizes)
+        own = lesson_model(lesson.id, sizes)
+        rows = sizes.batch
+        if data is None:
+            data = make_data(sizes, key=keys.data)
+        if start is None:
+            start = init_params(own, keys.init)
+        else:
+            start = _check_params(start, jax.eval_shape(own.init, keys.init), f"lesson {lesson.id!r}")
+    else:
+        if sizes is not None:
+            raise ConfigError("sizes are for the lessons; your model's sizes follow its weights and data")
+        if start is None:
+            if getattr(own, "init", None) is None:
+                raise ConfigError("your model has no init: give its starting weights as params=")
+            start = _init_own(own, keys.init)
+        else:
+            start = _check_params(start, None, "your model")
+
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+        if batch_size > rows:
+            raise ConfigError(f"batch_size {batch_size} is larger than the data ({rows} rows)")
+        if numpy_backend:
+            raise ConfigError("lesson 'numpy' trains on the whole data every step; batch_size needs a JAX lesson")
+        if local_data:
+            raise ConfigError("local_data is for full-batch training; leave batch_size unset")
+        if batch_size == rows:
+            batch_size = None  # every step sees all rows: no shuffling needed
+
+    family = "own" if lesson is None else ("weights" if lesson.model.startswith("weights") else "module")
+    factory, optimizer_name, lr = resolve_optimizer(
+        optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
+        default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend)
+
+    run_devices = tuple(resolve_devices(devices))
+    if len(run_devices) > 1 and numpy_backend:
+        raise ConfigError("lesson 'numpy' runs in NumPy on one device; devices needs a JAX lesson")
+    if len(run_devices) > 1 and (batch_size or rows) % len(run_devices):
+        raise ConfigError(f"the {batch_size or rows} rows of a step do not split evenly over "
+                          f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
+    if processes > 1 and checkpoint_dir is not None:
+        raise ConfigError("checkpoints are not supported yet when several processes train together")
+
+    backend = "numpy" if numpy_backend else "jax"
+    run_dtype = "float64" if numpy_backend else dtype
+    config = RunConfig(
+        name=lesson.id if lesson else _model_name(model), lesson=lesson.id if lesson else None, model=own,
+        gradient=lesson.gradient if lesson else "jax.grad", loss=loss_fn, loss_name=loss_name, optimizer=factory,
+        optimizer_name=optimizer_name, lr=lr, steps=steps, seed=int(seed), sizes=sizes if lesson else None,
+        rows=rows, batch_size=batch_size, log_every=log_every, dtype=run_dtype, backend=backend,
+        devices=run_devices, local_data=bool(local_data), checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every, resume=bool(resume),
+        data=fingerprint(data) if data_given else "random",
+        start=fingerprint(start) if start_given else "drawn",
+    )
+    return Run(config, to_backend(start, backend, dtype), to_backend(tuple(data), backend, dtype))
+
+
+def prepare_data(data, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Check user data ``(x, y)`` and return it as arrays (dtype kept): the one rule for ``fit`` and the command.
+
+    ``x`` is (rows, features); ``y`` is (rows, outputs), or with ``labels``
+    (the cross-entropy loss) it may be (rows,) integer class labels. Both real
+    and finite, with the same number of rows.
+
+    Examples:
+      >>> x, y = prepare_data((np.ones((5, 3)), np.zeros((5, 2))))
+      >>> x.shape, y.shape
+      ((5, 3), (5, 2))
+      >>> prepare_data((np.ones((5, 3)), np.arange(5)), labels=True)[1].shape
+      (5,)
+      >>> prepare_data((np.ones((5, 3)), np.arange(4)[:, None]))
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: data: x has 5 rows but y has 4; expected the same number
+    """
+    if labels and isinstance(data, (tuple, list)) and len(data) == 2 and np.ndim(data[1]) == 1:
+        y = np.asarray(data[1])
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ConfigError(f"data: labels y must be integers (class ids), got dtype {y.dtype}")
+        (x, _), _ = check_data((data[0], y[:, None]), None, 1)
+        if y.size and y.min() < 0:
+            raise ConfigError(f"data: labels y must be class ids >= 0, got {int(y.min())}")
+        return x, y
+    (x, y), _ = check_data(data, None, 1)
+    return x, y
+
+
+def fingerprint(tree) -> str:
+    """A short SHA-256 of a tree's arrays: tells one run's given data or start from another's.
+
+    Examples:
+      >>> fingerprint({"w": np.zeros(3)}) == fingerprint({"w": np.zeros(3)}), fingerprint(np.ones(2))[:7]
+      (True, 'sha256:')
+    """
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(str((a.shape, a.dtype.str)).encode() + a.tobytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def check_memory(sizes: Sizes) -> None:
+    """ConfigError if a run at ``sizes`` clearly cannot fit in this machine's memory.
+
+    Counts float32 data, parameters with two optimizer slots and a few hidden
+    activations; a rough lower bound, to refuse absurd sizes before allocating.
+    """
+    n, d, h, o = sizes
+    need = 4 * (n * d + n * o + 3 * (d * h + h * h + h * o) + 6 * n * h)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise ConfigError(f"sizes {tuple(sizes)} need at least {need / 2**30:.0f} GiB; "
+                          f"this machine has {have / 2**30:.0f} GiB")
+
+
+def _resolve_model(model, params):
+    """``(lesson or None, own model or None, start params or None)``."""
+    if isinstance(model, str):
+        return get_lesson(model), None, params
+    if "flax" in sys.modules:  # an nnx.Module can only exist once flax is imported
+        from flax import nnx
+
+        if isinstance(model, nnx.Module):
+            from fnnet.modules import NnxModel
+
+            own, start = NnxModel.of(model)
+            if params is not None:
+                start = _check_params(params, start, f"module {type(model).__name__}")
+            return None, own, start
+    if callable(getattr(model, "apply", None)) and hasattr(model, "init"):
+        try:
+            hash(model)
+        except TypeError:
+            raise ConfigError(f"your model {type(model).__name__} must be hashable (fnnet.Model(init, apply) is); "
+                              "jit reuses its compiled loop by it") from None
+        return None, model, params
+    raise ConfigError(f"model must be a lesson id ({', '.join(LESSONS)}), a fnnet.Model(init, apply) or an "
+                      f"nnx.Module, got {type(model).__name__}")
+
+
+def _model_name(model) -> str:
+    if isinstance(model, Model):
+        return getattr(model.apply, "__name__", "model")
+    return type(model).__name__
+
+
+def _resolve_loss(loss, lesson):
+    if loss is None:
+        return LOSSES["sse"], "sse"
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ConfigError(f"unknown loss {loss!r}; expected one of: {', '.join(LOSSES)} or a function "
+                              "loss(y_pred, y) -> scalar")
+        if lesson is not None and lesson.gradient == "by hand" and loss != "sse":
+            raise ConfigError(f"lesson {lesson.id!r} writes the backward of the sum-of-squares loss by hand; "
+                              "its loss is 'sse'")
+        return LOSSES[loss], loss
+    if callable(loss):
+        if lesson is not None and lesson.gradient == "by hand":
+            raise ConfigError(f"lesson {lesson.id!r} writes the backward of the sum-of-squares loss by hand; "
+                              "its loss is 'sse'")
+        return loss, getattr(loss, "__qualname__", type(loss).__name__)
+    raise ConfigError(f"loss must be one of {', '.join(LOSSES)} or a function loss(y_pred, y), got {loss!r}")
+
+
+def _lesson_sizes(lesson_id: str, sizes, data, params, rows) -> Sizes:
+    """A lesson's sizes: what was given, the data's shapes and the weights' shapes must agree; defaults fill the rest."""
+    given = _given_sizes(sizes)
+    found: list[tuple[str, dict]] = [("sizes", given)]
+    if data is not None:
+        x, y = data
+        found.append((f"the data (x{tuple(np.shape(x))}, y{tuple(np.shape(y))})",
+                      {"batch": rows, "d_in": np.shape(x)[1], "d_out": np.shape(y)[1]}))
+    if params is not None:
+        found.append(("params", sizes_of(lesson_id, params)))
+    merged = dict(Sizes()._asdict())
+    source = {}
+    for label, values in found:
+        for name, value in values.items():
+            if name in source and merged[name] != value:
+                raise ConfigError(f"{label} do not match {source[name]}: {name} is {value} there, "
+                                  f"{merged[name]} in {source[name]}")
+            merged[name], source[name] = int(value), label
+    return Sizes(**merged)
+
+
+def _given_sizes(sizes) -> dict:
+    """Explicit sizes as a dict of the fields given: a Sizes, a 4-tuple, or a dict naming some fields."""
+    if sizes is None:
+        return {}
+    if isinstance(sizes, dict):
+        unknown = set(sizes) - set(Sizes._fields)
+        if unknown:
+            raise ConfigError(f"sizes: unknown field {sorted(unknown)[0]!r}; expected some of {', '.join(Sizes._fields)}")
+        return {k: check_positive_int(f"sizes.{k}", v) for k, v in sizes.items() if v is not None}
+    if isinstance(sizes, (tuple, list)) and not isinstance(sizes, Sizes) and len(sizes) != len(Sizes._fields):
+        raise ConfigError(f"sizes must be Sizes(batch, d_in, hidden, d_out), a 4-tuple or a dict, got {sizes!r}")
+    if not isinstance(sizes, (tuple, list)):
+        raise ConfigError(f"sizes must be Sizes(batch, d_in, hidden, d_out), a 4-tuple or a dict, got {sizes!r}")
+    return {k: check_positive_int(f"sizes.{k}", v) for k, v in zip(Sizes._fields, sizes)}
+
+
+def _check_params(params, expected, what: str):
+    """``params`` as NumPy arrays, in the structure of ``expected`` (a tree of arrays or ShapeDtypeStructs) if given."""
+    if expected is not None:
+        got_def, exp_def = jax.tree.structure(params), jax.tree.structure(expected)
+        if got_def != exp_def:
+            names = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(expected)[0]]
+            raise ConfigError(f"params do not match {what}: expected a tree with leaves {', '.join(names)}")
+    checked = []
+    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    wants = [None] * len(paths) if expected is None else jax.tree.leaves(expected)
+    for (path, got), want in zip(paths, wants):
+        shape = np.shape(got)
+        if want is not None and shape != want.shape:
+            raise ConfigError(f"params{jax.tree_util.keystr(path)} has shape {shape}; {what} expects {want.shape}")
+        arr = np.asarray(got)
+        if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
+            raise ConfigError(f"params{jax.tree_util.keystr(path)} must be finite floats, got dtype {arr.dtype}")
+        checked.append(arr)
+    if not checked:
+        raise ConfigError(f"params hold no arrays; {what} needs its weights")
+    return jax.tree.unflatten(jax.tree.structure(params), checked)
+
+
+def _init_own(model, key):
+    try:
+        return init_params(model, key)
+    except ConfigError:
+        raise
+    except Exception as err:  # the user's init failed: say so in one line, with its own words
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"your model's init(key) failed: {first}") from err
+
+
+def _check_checkpoint_args(directory, every, resume: bool) -> Path | None:
+    if directory is None:
+        if resume:
+            raise ConfigError("resume needs a checkpoint folder (--checkpoint-dir)")
+        if every is not None:
+            raise ConfigError("checkpoint_every needs a checkpoint folder (--checkpoint-dir)")
+        return None
+    if every is not None:
+        check_positive_int("checkpoint_every", every)
+    return Path(directory).expanduser()

@@ -1,0 +1,100 @@
+"""The side effects of a run, each a hook the host loop calls after every chunk.
+
+A hook is a callable ``hook(progress)`` (``fnnet.loop.Progress``); it may have
+``every`` (steps: the loop ends a chunk at its multiples too) and ``end(progress)``
+(called once when the run ends, also after an early stop). The order matters:
+``DivergenceGuard`` comes first so that no other hook sees a non-finite chunk.
+
+Examples:
+  >>> import numpy as np
+  >>> from fnnet.loop import Progress
+  >>> guard = DivergenceGuard(lr=0.1)
+  >>> guard(Progress(10, 20, np.array([3.0, 2.0]), None, history=np.arange(10.0)))
+  >>> guard(Progress(12, 20, np.array([1.0, np.inf]), None, history=np.arange(12.0)))
+  Traceback (most recent call last):
+  ...
+  fnnet.errors.DivergenceError: training diverged at step 11: loss is inf with learning rate 0.1; try a smaller --lr
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import numpy as np
+
+from fnnet.errors import ConfigError, DivergenceError
+from fnnet.loop import Progress, StopTraining
+
+__all__ = ["DivergenceGuard", "ProgressBar", "Callback", "Checkpointing", "StopTraining"]
+
+
+class DivergenceGuard:
+    """Stop with ``DivergenceError`` at the first loss that is not finite."""
+
+    def __init__(self, lr: float | None):
+        self.lr = float("nan") if lr is None else float(lr)
+
+    def __call__(self, progress: Progress) -> None:
+        finite = np.isfinite(progress.losses)
+        if not finite.all():
+            bad = int(np.argmin(finite))
+            step = progress.step - len(progress.losses) + bad
+            raise DivergenceError(step, progress.losses[bad], self.lr, progress.history[: step + 1])
+
+
+class ProgressBar(contextlib.AbstractContextManager):
+    """A rich progress bar on stderr (steps, last loss, elapsed time); use as a context manager."""
+
+    def __init__(self, label: str, total: int, completed: int = 0):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+        self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True)
+        self._task = self._bar.add_task(label, total=total, completed=completed, loss="…")
+        self._done = completed
+
+    def __enter__(self):
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
+
+    def __call__(self, progress: Progress) -> None:
+        self._bar.update(self._task, advance=progress.step - self._done, loss=f"{progress.losses[-1]:.4g}")
+        self._done = progress.step
+
+
+class Callback:
+    """Your function, called with each ``Progress``; it may raise ``StopTraining`` to end the run early."""
+
+    def __init__(self, fn: Callable[[Progress], None]):
+        if not callable(fn):
+            raise ConfigError(f"callback must be callable, got {type(fn).__name__}")
+        self.fn = fn
+
+    def __call__(self, progress: Progress) -> None:
+        self.fn(Progress(progress.step, progress.steps, progress.losses, progress.params))
+
+
+class Checkpointing:
+    """Save a checkpoint every ``every`` steps and when the run ends (``fnnet.checkpoint.Checkpoints``)."""
+
+    def __init__(self, checkpoints, record: dict, every: int):
+        self.checkpoints, self.record, self.every = checkpoints, record, every
+        self._saved = None
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.step % self.every == 0 or progress.step == progress.steps:
+            self._save(progress)
+
+    def end(self, progress: Progress) -> None:
+        if progress.state is not None and len(progress.losses) and self._saved != progress.step:
+            self._save(progress)
+
+    def _save(self, progress: Progress) -> None:
+        self.checkpoints.save(progress.state, progress.history, self.record)
+        self._saved = progress.step
