@@ -198,7 +198,7 @@ class Train:
         self.program = program
         self.grad_fn = grad_function(program.model, program.gradient, program.loss)
         self.numpy = program.backend == "numpy"
-        self._chunk = self._numpy_chunk if self.numpy else jax.jit(self._scan, static_argnames="length")
+        self._chunk = self._numpy_chunk if self.numpy else jax.jit(self.run_chunk, static_argnames="length")
         self._executables: dict = {}
 
     def init(self, params: Params, key: jax.Array | None, lr) -> TrainState:
@@ -211,7 +211,7 @@ class Train:
         return self._chunk(state, data, lr, length=length)
 
     def run(self, params: Params, data: Batch, key: jax.Array, lr, steps: int):
-        state, losses = self._scan(self.init(params, key, lr), data, lr, length=steps)
+        state, losses = self.run_chunk(self.init(params, key, lr), data, lr, length=steps)
         return state.params, losses
 
     def compiled(self, length: int, state: TrainState, data: Batch, lr):
@@ -249,7 +249,7 @@ class Train:
             rows = jax.lax.with_sharding_constraint(rows, self.program.batch_sharding)
         return train_step(state, rows, grad_fn=self.grad_fn, optimizer=optimizer)
 
-    def _scan(self, state: TrainState, data: Batch, lr, *, length: int):
+    def run_chunk(self, state: TrainState, data: Batch, lr, *, length: int):
         optimizer = self.program.optimizer(lr)  # built from the traced lr: a new rate does not recompile
         batch_size = self.program.batch_size
         if batch_size is None:
