@@ -21,11 +21,13 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1000, 8)); y = np.tanh(x @ rng.standard_normal((8, 2)))
     out = {}
+    own = fnnet.Model(lambda key: {"w": 0.1 * jax.random.normal(key, (8, 2))}, lambda p, x: jax.numpy.tanh(x @ p["w"]))
     for name, kwargs in {
-        "optim": dict(lesson_id="optim"),
-        "nn": dict(lesson_id="nn"),
-        "custom_module": dict(lesson_id="custom_module"),
-        "minibatch": dict(lesson_id="optim", data=(x, y), batch_size=64, lr=3e-3),
+        "optim": dict(model="optim"),
+        "nn": dict(model="nn"),
+        "custom_module": dict(model="custom_module"),
+        "minibatch": dict(model="optim", data=(x, y), batch_size=64, lr=3e-3),
+        "own model": dict(model=own, data=(x, y), batch_size=64, loss="mse"),
     }.items():
         one = fnnet.fit(steps=200, **kwargs).losses
         many = fnnet.fit(steps=200, devices=8, **kwargs).losses
@@ -43,7 +45,7 @@ def runs():
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", ["optim", "nn", "custom_module", "minibatch"])
+@pytest.mark.parametrize("name", ["optim", "nn", "custom_module", "minibatch", "own model"])
 def test_eight_devices_follow_one_device(runs, name):
     one, many = (np.asarray(c) for c in runs[name])
     np.testing.assert_allclose(many[0], one[0], rtol=1e-5)

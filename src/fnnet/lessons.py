@@ -21,7 +21,6 @@ from fnnet.data import Sizes
 from fnnet.errors import ConfigError
 from fnnet.core import grad_function
 from fnnet.functional import TwoLayer, my_relu, relu, sum_squared_error
-from fnnet.modules import DynamicNet, NnxModel, TwoLayerNet, nnx_model, sequential
 
 
 class Lesson(NamedTuple):
@@ -51,12 +50,23 @@ class Lesson(NamedTuple):
     edition: str = "classic"
 
 
+def _nnx(builder: str) -> Callable[[Sizes], Any]:
+    """``sizes -> NnxModel`` of ``fnnet.modules.<builder>``; flax is imported only when such a lesson runs."""
+
+    def model(sizes: Sizes):
+        from fnnet import modules
+
+        return modules.nnx_model(getattr(modules, builder), sizes)
+
+    return model
+
+
 MODELS: dict[str, Callable[[Sizes], Any]] = {
     "weights": functools.partial(TwoLayer, activation=relu),
     "weights+my_relu": functools.partial(TwoLayer, activation=my_relu),
-    "nnx.Sequential": functools.partial(nnx_model, sequential),
-    "TwoLayerNet": functools.partial(nnx_model, TwoLayerNet),
-    "DynamicNet": functools.partial(nnx_model, DynamicNet),
+    "nnx.Sequential": _nnx("sequential"),
+    "TwoLayerNet": _nnx("TwoLayerNet"),
+    "DynamicNet": _nnx("DynamicNet"),
 }
 """Model name -> ``sizes -> model`` (a ``TwoLayer`` or an ``NnxModel``: hashable, so jit reuses its program)."""
 

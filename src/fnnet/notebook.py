@@ -1,92 +1,333 @@
-"""Small display helpers for the notebooks: code side by side, both loss curves, the parity numbers.
+"""The notebooks' proof: run the two program cells a page shows, from one start, and compare them.
 
-Nothing here computes anything new; it shows what ``fnnet.compare`` measured.
+Each lesson notebook (``notebooks/NN_name.md``) has a cell tagged ``pytorch``
+(the tutorial's code) and one tagged ``jax`` (plain JAX). Both define
+``train(...)`` and call it under ``if __name__ == "__main__":``. ``program``
+loads a tagged cell as a module, so its definitions run and its own training
+run does not; ``prove`` then draws the start the PyTorch cell draws (under a
+seed), hands the very same numbers to the JAX cell, runs both ``train``
+functions and returns a ``fnnet.compare.Check`` of the two curves.
+
+Needs PyTorch, matplotlib and jupytext (the ``test`` or ``notebooks`` extra).
 """
 
 from __future__ import annotations
 
-import html
-import inspect
-import textwrap
+import contextlib
+import copy
+import dataclasses
+import importlib.util
+import io
+import random
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+TAGS = ("pytorch", "jax")
 
 
-def _source(obj) -> str:
-    return obj if isinstance(obj, str) else textwrap.dedent(inspect.getsource(obj))
+def find_notebook(name: str, folder: str | Path | None = None) -> Path:
+    """The MyST source ``name.md``: in ``folder``, else here or in ``./notebooks`` (from the repository root)."""
+    candidates = [Path(folder)] if folder is not None else [Path.cwd(), Path.cwd() / "notebooks"]
+    for where in candidates:
+        path = where / f"{name}.md"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no {name}.md in {', '.join(str(c) for c in candidates)}")
 
 
-class SideBySide:
-    """Two pieces of code in two columns (HTML in a notebook, one after the other as text)."""
-
-    def __init__(self, left, right, left_title: str, right_title: str):
-        self.left, self.right = _source(left), _source(right)
-        self.titles = left_title, right_title
-
-    def _repr_html_(self) -> str:
-        cell = ('<td style="vertical-align:top;text-align:left;width:50%"><b>{}</b>'
-                '<pre style="font-size:11px;white-space:pre-wrap">{}</pre></td>')
-        return ("<table><tr>" + cell.format(html.escape(self.titles[0]), html.escape(self.left))
-                + cell.format(html.escape(self.titles[1]), html.escape(self.right)) + "</tr></table>")
-
-    def __repr__(self) -> str:
-        return f"# {self.titles[0]}\n{self.left}\n# {self.titles[1]}\n{self.right}"
-
-
-def side_by_side(left, right, left_title: str = "PyTorch (the tutorial)", right_title: str = "JAX (fnnet)"):
-    """Show two functions' (or code strings') source next to each other.
+def cell_source(path: str | Path, tag: str) -> str:
+    """The source of the one code cell of a MyST notebook whose metadata tags include ``tag``.
 
     Examples:
-      >>> print(repr(side_by_side("a = 1", "b = 2", "left", "right")))
-      # left
-      a = 1
-      # right
-      b = 2
+      >>> import pathlib, tempfile
+      >>> md = pathlib.Path(tempfile.mkdtemp()) / "demo.md"
+      >>> _ = md.write_text("```{code-cell} ipython3\\n:tags: [jax]\\n\\nx = 1\\n```\\n")
+      >>> cell_source(md, "jax")
+      'x = 1'
     """
-    return SideBySide(left, right, left_title, right_title)
+    import jupytext
+
+    notebook = jupytext.read(str(path))
+    found = [c.source for c in notebook.cells
+             if c.cell_type == "code" and tag in c.get("metadata", {}).get("tags", [])]
+    if len(found) != 1:
+        raise ValueError(f"{path}: expected one code cell tagged {tag!r}, found {len(found)}")
+    return found[0]
 
 
-def plot_pair(comparison, ax=None, title: str | None = None):
-    """Both loss curves of a ``fnnet.compare.Comparison`` on a log scale; returns the figure."""
+def program(name: str, tag: str, folder: str | Path | None = None) -> types.ModuleType:
+    """Load the ``tag`` cell of notebook ``name`` as a module named ``{name}_{tag}``.
+
+    The cell's text is written to a file and imported, so its tracebacks show
+    its lines; being imported, its ``if __name__ == "__main__":`` part does not run.
+    """
+    source = cell_source(find_notebook(name, folder), tag)
+    module_name = f"{name}_{tag}"
+    path = Path(tempfile.mkdtemp(prefix="fnnet-cell-")) / f"{module_name}.py"
+    path.write_text(source + "\n", encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- one side's run, from a given start
+
+
+def _torch_named_parameters(model) -> dict[str, np.ndarray]:
+    return {name: p.detach().cpu().numpy().astype(np.float64) for name, p in model.named_parameters()}
+
+
+@dataclasses.dataclass
+class _Side:
+    """How to copy a start, call ``train`` and read the weights back, for one cell."""
+
+    module: types.ModuleType
+    kind: str  # "weights" (w1, w2), "model", or "dynamic" (a model and a depth schedule)
+    framework: str  # "numpy", "torch" or "jax"
+
+    def run(self, start, x, y, steps: int, depths=None):
+        """Train a copy of ``start`` for ``steps`` steps; returns (weights by torch name, losses)."""
+        with contextlib.redirect_stdout(io.StringIO()):  # the cells print every 100 steps
+            if self.kind == "weights":
+                w1, w2, losses = self.module.train(*self._copy(start), x, y, steps)
+                weights = {"w1": _np(w1), "w2": _np(w2)}
+            else:
+                model = self._copy(start)
+                schedule = depths[:steps] if self.kind == "dynamic" else steps
+                losses = self.module.train(model, x, y, schedule)
+                weights = self._weights(model)
+        return weights, np.asarray([float(v) for v in losses])
+
+    def _copy(self, start):
+        if self.kind == "weights":
+            if self.framework == "torch":
+                return tuple(w.detach().clone().requires_grad_(w.requires_grad) for w in start)
+            return tuple(w.copy() if isinstance(w, np.ndarray) else w for w in start)
+        if self.framework == "torch":
+            return copy.deepcopy(start)
+        from flax import nnx
+
+        return nnx.clone(start)
+
+    def _weights(self, model) -> dict[str, np.ndarray]:
+        if self.framework == "torch":
+            return _torch_named_parameters(model)
+        from flax import nnx
+
+        from fnnet.compare import torch_named
+
+        return {k: v.astype(np.float64) for k, v in torch_named(nnx.to_pure_dict(nnx.state(model, nnx.Param))).items()}
+
+
+def _np(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _jax_model_with(module, params, dtype):
+    """A clone of the JAX cell's ``model`` holding ``params`` (fnnet's structure, from ``from_torch``)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    model = nnx.clone(module.model)
+    state = nnx.state(model, nnx.Param)
+    nnx.replace_by_pure_dict(state, jax.tree.map(lambda a: jnp.asarray(np.asarray(a, dtype)), params))
+    nnx.update(model, state)
+    return model
+
+
+# ---------------------------------------------------------------- the proof
+
+
+UPDATE_RTOL = 1e-10  # the first updates, both sides in float64 (fnnet.compare's GRAD_RTOL_64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Proof:
+    """The two cells of a lesson page, run from one start."""
+
+    notebook: str
+    update_diff: float  # worst relative difference of the first updates, both sides in float64
+    f32: object  # fnnet.compare.Comparison of the float32 curves (the cells' own precision)
+    f64: object | None  # the same in float64, run when the float32 curves drifted apart
+    depths: np.ndarray | None  # the depth schedule both control_flow cells ran
+
+    @property
+    def ok(self) -> bool:
+        curves = self.f32.losses_ok or (self.f64 is not None and self.f64.losses_ok)
+        return self.update_diff <= UPDATE_RTOL and curves
+
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "FAIL"
+        return "ok" if self.f32.losses_ok else "ok (float32 drift; float64 agrees)"
+
+
+def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: str | Path | None = None) -> Proof:
+    """Run notebook ``name``'s ``pytorch`` and ``jax`` cells from the PyTorch cell's start and compare.
+
+    The PyTorch cell is loaded under ``torch.manual_seed(seed)`` (and NumPy's
+    and Python's seeds), so its module-level draws (data, weights or model) are
+    the start. The JAX cell gets the same numbers: ``w1, w2`` as arrays, or its
+    own ``model`` with the torch weights loaded (``fnnet.compare.from_torch``).
+
+    Each side first takes one step in float64 from that start: the two first
+    updates are compared (``update / lr`` is the step-0 gradient for SGD and
+    momentum; for Adam it is ``g / (|g| + eps)``), in float64 so that the
+    subtraction ``before - after`` loses nothing to rounding. Then each side
+    trains ``steps`` steps in float32, as the cells do: both loss curves are
+    compared and timed (the JAX step was compiled by an earlier run, so
+    compilation is not in its time). Float32 curves that drift apart are run
+    again in float64 on both sides, as ``fnnet.compare.check`` does.
+    """
+    import torch
+
+    import fnnet
+    from fnnet.compare import Comparison, from_torch
+    from fnnet.data import Sizes
+
+    info = fnnet.LESSONS[lesson]
+    kind = "dynamic" if lesson == "control_flow" else "model" if lesson not in (
+        "numpy", "tensors", "autograd", "custom_function") else "weights"
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    tp, jp = program(name, "pytorch", folder), program(name, "jax", folder)
+    depths = [random.randint(0, 3) for _ in range(steps)] if kind == "dynamic" else None
+    framework = "numpy" if lesson == "numpy" else "torch"
+    torch_side, jax_side = _Side(tp, kind, framework), _Side(jp, kind, "jax")
+    start = (tp.w1, tp.w2) if kind == "weights" else tp.model
+    x_np, y_np = _np(tp.x), _np(tp.y)  # float64 copies of the start's data
+
+    def starts(wide: bool):
+        """Both sides' start, data and schedule, in float64 (wide) or the cells' float32."""
+        import jax.numpy as jnp
+
+        np_dtype = np.float64 if wide or lesson == "numpy" else np.float32
+        torch_dtype = torch.float64 if wide else torch.float32
+        if kind == "weights":
+            t_start = tuple(w.astype(np_dtype) for w in start) if framework == "numpy" else tuple(
+                w.detach().to(torch_dtype).requires_grad_(w.requires_grad) for w in start)
+            j_start = tuple(jnp.asarray(_np(w).astype(np_dtype)) for w in start)
+        else:
+            t_start = copy.deepcopy(start).to(torch_dtype)
+            j_start = _jax_model_with(jp, from_torch(lesson, start), np_dtype)
+        if framework == "numpy":
+            t_data = (x_np.astype(np_dtype), y_np.astype(np_dtype))
+        else:
+            t_data = tuple(torch.from_numpy(a.astype(np_dtype)) for a in (x_np, y_np))
+        j_data = tuple(jnp.asarray(a.astype(np_dtype)) for a in (x_np, y_np))
+        j_depths = depths  # Python ints: each step gets its depth without indexing a device array
+        return (t_start, *t_data, depths), (j_start, *j_data, j_depths)
+
+    def first_updates():
+        import jax
+
+        with jax.enable_x64(True):
+            t_args, j_args = starts(True)
+            t_before, _ = torch_side.run(*t_args[:3], 0, t_args[3])
+            t_after, _ = torch_side.run(*t_args[:3], 1, t_args[3])
+            j_before, _ = jax_side.run(*j_args[:3], 0, j_args[3])
+            j_after, _ = jax_side.run(*j_args[:3], 1, j_args[3])
+        return ({k: (t_before[k] - t_after[k]) / info.lr for k in t_before},
+                {k: (j_before[k] - j_after[k]) / info.lr for k in t_before})
+
+    def curves(wide: bool, updates) -> Comparison:
+        import jax
+
+        with jax.enable_x64(wide or lesson == "numpy"):
+            t_args, j_args = starts(wide)
+            jax_side.run(*j_args[:3], 1, j_args[3])  # compiles the JAX step for this dtype
+            clock = time.perf_counter()
+            _, t_losses = torch_side.run(*t_args[:3], steps, t_args[3])
+            t_seconds = time.perf_counter() - clock
+            clock = time.perf_counter()
+            _, j_losses = jax_side.run(*j_args[:3], steps, j_args[3])
+            j_seconds = time.perf_counter() - clock
+        return Comparison(
+            lesson, steps, seed, Sizes(*x_np.shape, _hidden(start, kind), y_np.shape[1]), t_losses, j_losses,
+            *updates, t_seconds, j_seconds, 0.0, torch.get_num_threads(),
+            "float64" if wide or lesson == "numpy" else "float32",
+        )
+
+    updates = first_updates()
+    f32 = curves(False, updates)
+    f64 = None if f32.losses_ok or f32.dtype == "float64" else curves(True, updates)
+    return Proof(name, f32.grad_diff, f32, f64, None if depths is None else np.asarray(depths))
+
+
+def _hidden(start, kind) -> int:
+    if kind == "weights":
+        return int(np.shape(_np(start[0]))[1])
+    return int(next(iter(start.parameters())).shape[0])
+
+
+# ---------------------------------------------------------------- showing it
+
+
+def proof_lines(proof: Proof) -> str:
+    """The parity numbers of a proof as a few aligned lines."""
+    from fnnet.compare import TOLERANCES
+
+    adam = proof.f32.lesson == "optim"
+    what = "update, lr·g/(|g|+eps)" if adam else "gradient (update / lr)"
+    lines = [f"step-0 {what}, float64: worst relative difference {proof.update_diff:.1e}"
+             f"   (tolerance {UPDATE_RTOL:.0e})"]
+    for c in (proof.f32, proof.f64):
+        if c is None:
+            continue
+        loss_tol = TOLERANCES[c.dtype][1]
+        t, j = c.torch_losses, c.jax_losses
+        lines += [
+            f"{c.dtype}, {c.steps} steps:",
+            f"  first loss   pytorch cell {t[0]:<14.7g} jax cell {j[0]:.7g}",
+            f"  last loss    pytorch cell {t[-1]:<14.7g} jax cell {j[-1]:.7g}",
+            f"  worst relative loss difference {c.loss_diff:.1e}   (tolerance {loss_tol:.0e})",
+            f"  ms/step      pytorch cell {1e3 * c.torch_seconds / c.steps:<14.3f} "
+            f"jax cell {1e3 * c.jax_seconds / c.steps:.3f}   (JAX compiled beforehand)",
+        ]
+    lines.append(f"verdict: {proof.verdict}")
+    return "\n".join(lines)
+
+
+def plot_proof(proof: Proof, ax=None, title: str | None = None):
+    """Both cells' float32 loss curves on a log scale; returns the figure."""
     import matplotlib.pyplot as plt
 
+    c = proof.f32
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
-    ax.plot(comparison.torch_losses, color="#ee4c2c", linewidth=3, alpha=0.55, label="PyTorch")
-    ax.plot(comparison.jax_losses, color="#1f4e9c", linewidth=1.2, linestyle="--", label="JAX (fnnet)")
+        _, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    ax.plot(c.torch_losses, color="#ee4c2c", linewidth=3.5, alpha=0.5, label="PyTorch cell")
+    ax.plot(c.jax_losses, color="#1f4e9c", linewidth=1.3, linestyle="--", label="JAX cell")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    ax.set_title(title or f"{comparison.lesson}: the same start, both frameworks")
+    ax.set_title(title or f"{c.lesson}: the two cells above, from the same start")
     return ax.figure
 
 
-def parity_lines(comparison) -> str:
-    """The parity numbers of a comparison as a few aligned lines.
+def parity_table(proofs) -> str:
+    """One line per proof: step-0 difference, the curves' difference and its dtype, ms/step, verdict.
 
     Examples:
-      >>> import numpy as np
-      >>> from fnnet.compare import Comparison
-      >>> from fnnet.data import Sizes
-      >>> c = Comparison("nn", 2, 0, Sizes(), np.array([4.0, 2.0]), np.array([4.0, 2.0]), {"w": np.ones(2)},
-      ...                {"w": np.ones(2)}, 0.002, 0.001, 0.1, 2)
-      >>> print(parity_lines(c))
-      first loss     torch 4             jax 4
-      last loss      torch 2             jax 2
-      worst relative loss difference  0.0e+00   (tolerance 1e-03)
-      step-0 gradient difference      0.0e+00   (tolerance 1e-05)
-      ms/step        torch 1.000         jax 0.500   (jax compile 0.10 s, not included)
+      >>> print(parity_table([]))
+      lesson           step-0 (f64)  loss diff (dtype)   torch ms/step  jax ms/step  verdict
     """
-    from fnnet.compare import TOLERANCES
-
-    grad_tol, loss_tol = TOLERANCES[comparison.dtype]
-    t, j = comparison.torch_losses, comparison.jax_losses
-    return "\n".join([
-        f"first loss     torch {t[0]:<12.6g}  jax {j[0]:.6g}",
-        f"last loss      torch {t[-1]:<12.6g}  jax {j[-1]:.6g}",
-        f"worst relative loss difference  {comparison.loss_diff:.1e}   (tolerance {loss_tol:.0e})",
-        f"step-0 gradient difference      {comparison.grad_diff:.1e}   (tolerance {grad_tol:.0e})",
-        f"ms/step        torch {1e3 * comparison.torch_seconds / comparison.steps:<12.3f}  "
-        f"jax {1e3 * comparison.jax_seconds / comparison.steps:.3f}   "
-        f"(jax compile {comparison.jax_compile_seconds:.2f} s, not included)",
-    ])
+    rows = [f"{'lesson':16} {'step-0 (f64)':>12}  {'loss diff (dtype)':18} {'torch ms/step':>14} "
+            f"{'jax ms/step':>12}  verdict"]
+    for p in proofs:
+        c = p.f64 if p.f64 is not None else p.f32
+        rows.append(f"{c.lesson:16} {p.update_diff:12.1e}  {c.loss_diff:7.1e} ({c.dtype:7}) "
+                    f"{1e3 * p.f32.torch_seconds / p.f32.steps:14.3f} {1e3 * p.f32.jax_seconds / p.f32.steps:12.3f}"
+                    f"  {p.verdict}")
+    return "\n".join(rows)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 
@@ -30,11 +30,20 @@ def _optax():
     return optax
 
 
-def sgd_by_hand(learning_rate):
+class HandWritten(NamedTuple):
+    """An ``(init, update)`` pair with optax's contract, written without optax."""
+
+    init: Callable
+    update: Callable
+
+
+def sgd_by_hand(learning_rate) -> HandWritten:
     """Plain gradient descent written by hand: the update is ``-learning_rate * grad``.
 
-    It keeps no state, and it works on NumPy arrays as well as JAX arrays (it
-    calls no ``jnp`` function), so the ``numpy`` lesson uses it too.
+    It keeps no state (an empty tuple), it follows optax's ``init``/``update``
+    contract without importing optax (the raw-weight lessons start faster),
+    and it works on NumPy arrays as well as JAX arrays (it calls no ``jnp``
+    function), so the ``numpy`` lesson uses it too.
 
     Examples:
       >>> import numpy as np
@@ -43,17 +52,16 @@ def sgd_by_hand(learning_rate):
       >>> updates
       {'w': array([-1.])}
     """
-    optax = _optax()
 
     def init(params):
         del params
-        return optax.EmptyState()
+        return ()
 
     def update(grads, state, params=None):
         del params
         return jax.tree.map(lambda g: -learning_rate * g, grads), state
 
-    return optax.GradientTransformation(init, update)
+    return HandWritten(init, update)
 
 
 def sgd(learning_rate):

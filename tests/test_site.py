@@ -1,0 +1,257 @@
+"""The site, read in a real browser.
+
+``bash docs/build.sh`` builds the committed notebooks into ``docs/_build/html``
+(``en/`` and ``zh/``); the site is served on 127.0.0.1 and driven with headless
+Chromium (Debian's ``chromium`` through playwright), one browser for every page
+check. Without Sphinx, playwright or Chromium these tests skip, except under
+``CI``, where a missing tool is an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "docs" / "_build" / "html"
+SHOTS = ROOT / "docs" / "_build" / "screenshots"
+PAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+LESSONS = [p for p in PAGES if p[:2] <= "08"]
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TITLES = {"en": "06 · optim", "zh": "06 · optim（优化器）"}
+
+
+def require(what: str, present) -> None:
+    if not present:
+        if IN_CI:
+            pytest.fail(f"{what} is missing; under CI that is an error, not a skip")
+        pytest.skip(f"{what} is not installed")
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Build the site once for this module; returns the seconds the build took."""
+    for module in ("sphinx", "myst_nb", "sphinx_book_theme", "sphinx_design", "sphinx_copybutton", "jieba"):
+        require(f"{module} (pip install -e '.[docs]')", importlib.util.find_spec(module))
+    start = time.perf_counter()
+    done = subprocess.run(["bash", str(ROOT / "docs" / "build.sh")], capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return seconds
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        del args
+
+
+class Browser:
+    """One Chromium page for all the checks, recording every request, failed response and page error."""
+
+    def __init__(self, playwright, base: str):
+        self.base = base
+        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        self.context = self.browser.new_context(viewport={"width": 1400, "height": 900})
+        self.requests: list[str] = []
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.context.on("response", lambda r: self.failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        self.page = self.new_page()
+
+    def new_page(self, width: int = 1400):
+        page = self.context.new_page()
+        page.set_viewport_size({"width": width, "height": 900})
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        return page
+
+    def go(self, path: str, page=None):
+        page = page or self.page
+        page.goto(f"{self.base}/{path}", wait_until="load")
+        return page
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    require("playwright (pip install -e '.[docs]')", importlib.util.find_spec("playwright"))
+    require("Chromium (apt-get install chromium)", CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        b = Browser(playwright, server)
+        yield b
+        b.browser.close()
+
+
+# ---------------------------------------------------------------- the files
+
+
+def test_site_builds_both_languages_in_under_a_minute(built):
+    print(f"site built in {built:.1f} s")
+    assert built < 60, f"docs/build.sh took {built:.0f} s"
+    for lang, attr in (("en", "en"), ("zh", "zh-CN")):
+        for name in ["index", *PAGES]:
+            html = (SITE / lang / f"{name}.html").read_text(encoding="utf-8")
+            assert re.search(rf'<html[^>]*\blang="{attr}"', html), f"{lang}/{name}.html: html lang is not {attr}"
+            other = "zh" if lang == "en" else "en"
+            assert f'href="../{other}/{name}.html"' in html, f"{lang}/{name}.html links to no {other} page"
+    assert (SITE / "index.html").is_file()
+
+
+def test_no_script_style_or_font_from_another_host(built):
+    outside = re.compile(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.I)
+    for html in SITE.rglob("*.html"):
+        found = outside.search(html.read_text(encoding="utf-8"))
+        assert not found, f"{html.relative_to(SITE)} loads from another host: {found.group(0)}"
+
+
+# ---------------------------------------------------------------- in the browser
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_page_shows_its_plot(browser, lang):
+    for name in PAGES:
+        page = browser.go(f"{lang}/{name}.html")
+        images = page.locator(".cell_output img")
+        assert images.count() >= 1, f"{lang}/{name}: no plot"
+        for i in range(images.count()):
+            decoded = images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+            assert decoded, f"{lang}/{name}: image {i} did not decode"
+        if name in LESSONS:
+            assert page.locator(".sd-tab-set.programs").count() == 1, f"{lang}/{name}: no program tab set"
+        link = page.locator("a.lang-link")
+        assert link.count() == 1 and link.get_attribute("href") == f"../{'zh' if lang == 'en' else 'en'}/{name}.html"
+
+
+def _visible_code(page) -> list[str]:
+    """The first line of every visible program in the tab set (PyTorch and/or JAX)."""
+    return page.evaluate("""() => [...document.querySelectorAll('.sd-tab-set.programs .highlight-python pre')]
+        .filter(pre => pre.offsetParent !== null).map(pre => pre.innerText.split('\\n')[0])""")
+
+
+def _checked(page) -> str:
+    return page.evaluate("""() => {
+        const input = document.querySelector('.sd-tab-set.programs > input:checked');
+        return input.nextElementSibling.dataset.syncId; }""")
+
+
+def test_tabs_default_side_by_side_switch_and_hold_across_pages(browser):
+    page = browser.go("en/06_optim.html")
+    page.evaluate("() => localStorage.clear()")
+    page.reload(wait_until="load")
+    assert _checked(page) == "both"  # a wide screen with no stored choice: both programs
+    both = _visible_code(page)
+    assert len(both) == 2 and both[0] == "import torch" and both[1] != "import torch", both
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "en-06_optim.png"), full_page=False)
+
+    page.locator('.sd-tab-set.programs > label[data-sync-id="jax"]').click()
+    assert _checked(page) == "jax"
+    shown = _visible_code(page)
+    assert len(shown) == 1 and shown != ["import torch"], shown
+
+    page = browser.go("en/07_custom_module.html")  # the choice holds on the next page
+    assert _checked(page) == "jax"
+    assert len(_visible_code(page)) == 1
+    page = browser.go("zh/08_control_flow.html")  # and in the other language
+    assert _checked(page) == "jax"
+
+    page.locator('.sd-tab-set.programs > label[data-sync-id="pytorch"]').click()
+    page = browser.go("en/02_tensors.html")
+    assert _checked(page) == "pytorch" and _visible_code(page) == ["import torch"]
+
+    narrow = browser.new_page(width=700)  # no stored choice, narrow: the first tab
+    browser.go("en/06_optim.html", narrow)
+    narrow.evaluate("() => localStorage.clear()")
+    narrow.reload(wait_until="load")
+    assert _checked(narrow) == "pytorch"
+    narrow.close()
+    page.evaluate("() => localStorage.clear()")
+
+
+def test_language_link_lands_on_the_same_lesson(browser):
+    page = browser.go("en/06_optim.html")
+    page.locator("a.lang-link").click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/zh/06_optim.html")
+    assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+    assert page.locator("h1").first.inner_text().startswith(TITLES["zh"])
+    page.locator("a.lang-link").click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/en/06_optim.html")
+    assert page.locator("h1").first.inner_text().startswith(TITLES["en"])
+
+
+def test_chinese_glyphs_render(browser):
+    page = browser.go("zh/06_optim.html")
+    page.evaluate("() => localStorage.clear()")
+    page.reload(wait_until="load")
+    # Draw characters in the page's own font: two different Chinese characters must give two different
+    # pictures, and neither may look like a character no font has (a private-use code point: a box).
+    pictures = page.evaluate("""() => {
+        const family = getComputedStyle(document.querySelector('h1')).fontFamily;
+        const draw = (s) => { const c = document.createElement('canvas'); c.width = 120; c.height = 60;
+            const g = c.getContext('2d'); g.font = '44px ' + family; g.fillText(s, 4, 48); return c.toDataURL(); };
+        return {wei: draw('权'), zhong: draw('重'), box: draw('\\uE000')}; }""")
+    assert pictures["wei"] != pictures["zhong"], "two Chinese characters render alike: missing glyphs"
+    assert pictures["box"] not in (pictures["wei"], pictures["zhong"]), "Chinese renders as missing-glyph boxes"
+    # And the font Chromium actually used for the first Chinese paragraph is a CJK font.
+    found = page.evaluate("""() => { const p = [...document.querySelectorAll('article p')].find(p => [...p.childNodes]
+        .some(n => n.nodeType === Node.TEXT_NODE && /[\u4e00-\u9fff]/.test(n.textContent)));
+        if (p) p.id = 'cjk-probe'; return !!p; }""")
+    assert found, "no paragraph of Chinese text"
+    selector = "#cjk-probe"
+    cdp = browser.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    paragraph = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": paragraph})["fonts"]
+    cdp.detach()
+    assert any(re.search(r"CJK|WenQuanYi|Hei|Han Sans", f["familyName"]) and f["glyphCount"] > 0 for f in fonts), fonts
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "zh-06_optim.png"), full_page=False)
+
+
+@pytest.mark.parametrize(("lang", "query", "expected"), [
+    ("en", "custom_vjp", "04_custom_function.html"),
+    ("zh", "权重", "05_nn.html"),
+])
+def test_search_finds_the_word(browser, lang, query, expected):
+    page = browser.go(f"{lang}/search.html?q={query}")
+    page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+    found = page.locator("#search-results ul.search li a").evaluate_all("links => links.map(a => a.href)")
+    assert any(expected in href for href in found), found
+
+
+def test_no_page_error_no_failed_response_no_request_off_localhost(browser):
+    assert browser.requests, "no request was recorded"
+    hosts = {urlparse(url).hostname for url in browser.requests if not url.startswith(("data:", "blob:"))}
+    assert hosts == {"127.0.0.1"}, hosts
+    assert not browser.errors, browser.errors
+    assert not browser.failures, browser.failures
