@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.data import Sizes, check_lr, check_positive_int, check_sizes, make_data, run_keys
+from fnnet.data import Sizes, check_lr, check_memory, check_positive_int, check_sizes, check_steps, make_data, run_keys
 from fnnet.errors import ConfigError
 from fnnet.lessons import get_lesson, lesson_functions
 from fnnet.optimizers import OPTIMIZERS
@@ -134,8 +134,9 @@ def sweep(lesson_id: str, lrs, seeds=1, *, steps: int | None = None, sizes=None,
     if lesson.backend != "jax":
         raise ConfigError(f"lesson {lesson.id!r} runs in NumPy; sweep runs the JAX lessons")
     lrs, seeds = _check_lrs(lrs), _check_seeds(seeds)
-    steps = DEFAULT_STEPS if steps is None else check_positive_int("steps", steps)
+    steps = DEFAULT_STEPS if steps is None else check_steps(steps)  # bounded like fit's (issue 14)
     sizes = Sizes() if sizes is None else check_sizes(sizes)
+    check_memory(sizes, runs=len(lrs) * len(seeds), steps=steps)  # before allocating anything (issue 14)
     optimizer = lesson.optimizer if optimizer is None else optimizer
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")

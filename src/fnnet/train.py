@@ -17,7 +17,6 @@ import numbers
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -26,7 +25,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int
 
-from fnnet.data import Batch, Sizes, check_data, check_lr, check_positive_int, check_sizes, make_data, run_keys
+from fnnet.data import (Batch, Sizes, check_data, check_lr, check_memory, check_positive_int, check_sizes,  # noqa: F401
+                        make_data, run_keys)  # check_memory moved to data.py (issue 14); kept importable here
 from fnnet.errors import ConfigError, DivergenceError
 from fnnet.lessons import LESSONS, get_lesson, lesson_functions, to_backend
 from fnnet.optimizers import OPTIMIZERS
@@ -39,23 +39,6 @@ MakeOptimizer = Callable[[Any], optax.GradientTransformation]
 DEFAULT_STEPS = 500  # the tutorial's
 DEFAULT_LOG_EVERY = 100
 MAX_STEPS = 2**31 - 1
-
-
-def check_memory(sizes: Sizes) -> None:
-    """ConfigError if a run at ``sizes`` clearly cannot fit in this machine's memory.
-
-    Counts float32 data, parameters with two optimizer slots and a few hidden
-    activations; a rough lower bound, to refuse absurd sizes before allocating.
-    """
-    n, d, h, o = sizes
-    need = 4 * (n * d + n * o + 3 * (d * h + h * h + h * o) + 6 * n * h)
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > have:
-        raise ConfigError(f"sizes {tuple(sizes)} need at least {need / 2**30:.0f} GiB; "
-                          f"this machine has {have / 2**30:.0f} GiB")
 
 
 class TrainState(NamedTuple):
@@ -277,7 +260,8 @@ class FitResult:
 
     @property
     def steps_per_second(self) -> float:
-        return len(self.losses) / self.run_seconds if self.run_seconds > 0 else float("inf")
+        ran = len(self.losses) - self.config.get("resumed_from", 0)  # steps this call ran, restored ones excluded
+        return ran / self.run_seconds if self.run_seconds > 0 else float("inf")
 
 
 def resolve_device(platform: str) -> jax.Device:
@@ -374,7 +358,7 @@ def run_chunks(
     log_every: int, numpy_backend: bool = False, label: str = "train", show_progress: bool = False,
     callback: Callable[[Progress], None] | None = None, losses: np.ndarray | None = None,
     checkpoint_every: int | None = None, on_checkpoint: Callable[[TrainState, np.ndarray], None] | None = None,
-    batch_size: int | None = None, batch_sharding=None,
+    batch_size: int | None = None, batch_sharding=None, stop=None,
 ):
     """The host loop: from ``state.step`` to ``steps`` in chunks; returns ``(state, losses, compile_s, run_s)``.
 
@@ -384,6 +368,8 @@ def run_chunks(
     calls ``callback`` and, at checkpoint boundaries and at the end,
     ``on_checkpoint(state, losses_so_far)``. ``losses`` are those of the steps
     before ``state.step`` (a resumed run), returned in front of the new ones.
+    ``stop`` (a ``fnnet.signals.StopRequest``): after Ctrl-C or SIGTERM, save at
+    the step reached and raise ``stop.interrupted(step)``.
     """
     curve: list[np.ndarray] = [] if losses is None else [np.asarray(losses)]
     compile_seconds = run_seconds = 0.0
@@ -412,8 +398,11 @@ def run_chunks(
             advance(length, float(chunk[-1]))
             if callback is not None:
                 callback(Progress(done, steps, chunk, state.params))
-            if on_checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
+            stopping = stop is not None and stop.requested is not None and done < steps  # Ctrl-C/SIGTERM
+            if on_checkpoint is not None and (done % checkpoint_every == 0 or done == steps or stopping):
                 on_checkpoint(state, np.concatenate(curve))
+            if stopping:
+                raise stop.interrupted(done)
     start = time.perf_counter()
     state = jax.block_until_ready(state)
     run_seconds += time.perf_counter() - start
@@ -643,11 +632,13 @@ def fit(
             log_every=log_every, numpy_backend=numpy_backend, label=lesson.id, show_progress=show,
             callback=callback, losses=losses_before, checkpoint_every=checkpoint_every or log_every,
             on_checkpoint=save, batch_size=batch_size, batch_sharding=batch_sharding,
+            stop=checkpoints.watch_signals() if checkpoints is not None else None,  # save, then stop, on a signal
         )
     finally:
         if checkpoints is not None:
             checkpoints.close()  # waits for saves in flight, also when training stopped with an error
     config["steps"] = steps
+    config["resumed_from"] = 0 if losses_before is None else len(losses_before)
     return FitResult(lesson.id, state.params, losses, compile_seconds, run_seconds, config)
 
 
@@ -670,19 +661,9 @@ def _open_checkpoints(directory, every, resume: bool, log_every: int):
         return None
     if every is not None:
         check_positive_int("checkpoint_every", every)
-    path = Path(directory).expanduser()
-    if resume and not (path.is_dir() and any(path.iterdir())):
-        raise ConfigError(f"nothing to resume: checkpoint folder {str(path)!r} is missing or empty")
     from fnnet.checkpoint import Checkpoints
 
-    checkpoints = Checkpoints(path)
-    steps = checkpoints.steps()
-    if steps and not resume:
-        checkpoints.close()
-        raise ConfigError(f"checkpoint folder {str(path)!r} already holds a run (steps up to {steps[-1]}); "
-                          "resume it with --resume, or choose an empty folder")
-    return checkpoints
-
+    return Checkpoints.open(directory, resume=resume)  # checks the folder, locks it, clears unfinished saves
 
 __all__ = [
     "LESSONS", "TrainState", "FitResult", "Progress", "fit", "train_step", "run_chunk",
