@@ -37,7 +37,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from fnnet.errors import ConfigError, StorageError
+from fnnet.errors import ConfigError, StorageError, write_refused
 
 KEEP = 3  # checkpoints kept; older ones are deleted
 LOCK = ".fnnet-lock"  # the writer's lock file, inside the folder
@@ -64,7 +64,7 @@ def _fault(point: str, step: int) -> None:
 
 
 def _ocp():
-    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax reports every save at INFO/WARNING
+    logging.getLogger("absl").setLevel(logging.CRITICAL)  # orbax logs every save, and every failure we report
     import orbax.checkpoint as ocp
 
     return ocp
@@ -168,17 +168,23 @@ def survey(path: Path) -> dict[str, list]:
     return found
 
 
+_OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")  # how tensorstore reports the errno in its messages
+
+
 def _storage_reason(err: BaseException) -> str | None:
-    """The strerror of the OSError behind ``err`` (followed through causes), or None."""
+    """The strerror of the system error behind ``err`` (an OSError, or tensorstore's text), or None."""
     seen = 0
     while err is not None and seen < 20:
         if isinstance(err, OSError) and err.errno is not None:
             return os.strerror(err.errno)
+        code = _OS_ERROR_CODE.search(str(err))
+        if code:
+            return os.strerror(int(code.group(1)))
         err, seen = err.__cause__ or err.__context__, seen + 1
     return None
 
 
-def check_folder(directory, resume: bool) -> Path:
+def check_folder(directory, resume: bool, *, locked: bool = False) -> Path:
     """Check a checkpoint folder argument without touching the disk; return it as a Path.
 
     Used before any training starts (also for every lesson of ``fnnet train
@@ -191,6 +197,10 @@ def check_folder(directory, resume: bool) -> Path:
         raise ConfigError(f"checkpoint folder {str(path)!r} is a file; expected a folder")
     if not path.exists() and not path.parent.is_dir():
         raise ConfigError(f"checkpoint folder {str(path)!r}: its parent folder does not exist")
+    holder = None if locked else _holder(path)  # ``locked``: this process holds the lock
+    if holder:
+        raise ConfigError(f"checkpoint folder {str(path)!r} is in use by another fnnet run (pid {holder}); "
+                          "wait for it to end or choose another folder")
     found = survey(path)
     if found["foreign"]:
         more = f" (and {len(found['foreign']) - 1} more)" if len(found["foreign"]) > 1 else ""
@@ -233,6 +243,22 @@ def check_run_folders(directory, lessons: list[str], resume: bool) -> tuple[dict
     except OSError as err:
         raise ConfigError(f"cannot write to checkpoint folder {str(base)!r} ({err.strerror or err})") from None
     return folders, resumes
+
+
+def _holder(folder: Path) -> str | None:
+    """The pid written in the folder's lock while another process holds it, else None (nothing is changed)."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)
 
 
 class _Lock:
@@ -308,17 +334,18 @@ class Checkpoints:
         except OSError as err:
             if self._created:
                 shutil.rmtree(self.path, ignore_errors=True)
-            raise ConfigError(f"cannot write to checkpoint folder {str(path)!r} ({err.strerror or err})") from None
+            raise write_refused(err, f"cannot write to checkpoint folder {str(path)!r} "
+                                     f"({err.strerror or err}); nothing was trained") from None
         try:
-            check_folder(path, resume)  # again, now that no other run can change it
+            check_folder(path, resume, locked=True)  # again, now that no other run can change it
             for name in survey(self.path)["tmp"]:  # saves that never finished; ours to clear now that we hold the lock
                 shutil.rmtree(self.path / name)
             self.manager = self._manager(read_only=False)
         except BaseException as err:
             self._release()
             if isinstance(err, OSError):
-                raise ConfigError(f"cannot write to checkpoint folder {str(path)!r} "
-                                  f"({err.strerror or err})") from None
+                raise write_refused(err, f"cannot write to checkpoint folder {str(path)!r} "
+                                         f"({err.strerror or err}); nothing was trained") from None
             raise
         return self
 

@@ -296,10 +296,10 @@ def check_lr(lr, dtype="float32") -> float:
     if not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr must be a finite positive number, got {lr}")
     info = np.finfo(dtype)
-    if lr > info.max:
-        raise ConfigError(f"lr {lr} overflows {info.dtype} (its largest number is {info.max:.2g})")
-    if lr < info.tiny:
-        raise ConfigError(f"lr {lr} underflows {info.dtype} (its smallest normal number is {info.tiny:.2g})")
+    if lr > float(info.max):
+        raise ConfigError(f"lr {lr} overflows {info.dtype} (its largest number is {float(info.max):.2g})")
+    if lr < float(info.tiny):
+        raise ConfigError(f"lr {lr} underflows {info.dtype} (its smallest normal number is {float(info.tiny):.2g})")
     return float(lr)
 
 

@@ -66,3 +66,12 @@ class Interrupted(KeyboardInterrupt):
         self.step, self.folder, self.signum = int(step), str(folder), int(signum)
         super().__init__(f"stopped by {SIGNAL_NAMES.get(self.signum, f'signal {self.signum}')} at step {self.step}; "
                          f"checkpoint saved in {self.folder!r}")
+
+
+STORAGE_ERRNOS = {28, 30, 122, 5}  # ENOSPC, EROFS, EDQUOT, EIO: the storage failed, not the user's choice of path
+
+
+def write_refused(err: OSError, message: str) -> Exception:
+    """The error for a write the system refused: StorageError (exit 4) when the storage is full, read-only or
+    failing; ConfigError (exit 2) when the path is one the user may not write (permissions, not a folder)."""
+    return (StorageError if err.errno in STORAGE_ERRNOS else ConfigError)(message)

@@ -86,7 +86,7 @@ def _check_lrs(lrs) -> tuple[float, ...]:
 
 def _check_seeds(seeds) -> tuple[int, ...]:
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return tuple(range(check_positive_int("seeds", seeds)))
+        return range(check_positive_int("seeds", seeds))  # a range until sweep has bounded it (issue 14)
     if not isinstance(seeds, Sequence) or len(seeds) == 0:
         raise ConfigError(f"seeds must be a count or a non-empty list of seeds, got {seeds!r}")
     for s in seeds:
@@ -137,6 +137,7 @@ def sweep(lesson_id: str, lrs, seeds=1, *, steps: int | None = None, sizes=None,
     steps = DEFAULT_STEPS if steps is None else check_steps(steps)  # bounded like fit's (issue 14)
     sizes = Sizes() if sizes is None else check_sizes(sizes)
     check_memory(sizes, runs=len(lrs) * len(seeds), steps=steps)  # before allocating anything (issue 14)
+    seeds = tuple(seeds)
     optimizer = lesson.optimizer if optimizer is None else optimizer
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
