@@ -207,9 +207,10 @@ def check_folder(directory, resume: bool, *, locked: bool = False) -> Path:
         raise ConfigError(f"checkpoint folder {str(path)!r} holds {found['foreign'][0]}{more}, which fnnet did not "
                           "write; give fnnet a new or empty folder of its own")
     if resume and not found["steps"]:
-        why = ("missing" if not path.exists() else
-               "holds only a save that never finished; start again without --resume" if found["tmp"] else "empty")
-        raise ConfigError(f"nothing to resume: checkpoint folder {str(path)!r} is {why}")
+        why = ("does not exist" if not path.exists() else
+               "holds only a save that never finished; start again without --resume" if found["tmp"] else
+               "holds no checkpoint")
+        raise ConfigError(f"nothing to resume: checkpoint folder {str(path)!r} {why}")
     if not resume and found["steps"]:
         raise ConfigError(f"checkpoint folder {str(path)!r} already holds a run (steps up to {found['steps'][-1]}); "
                           "resume it with --resume, or choose an empty folder")
@@ -317,7 +318,8 @@ class Checkpoints:
 
     @classmethod
     def open(cls, directory, *, resume: bool, keep: int = KEEP) -> "Checkpoints":
-        """Take ``directory`` for a run: check it, lock it (made if missing), clear unfinished saves.
+        """Take ``directory`` for a run: check it, lock it (made if missing), clear unfinished saves, and
+        watch for Ctrl-C and SIGTERM (``watch_signals``) until ``close``.
 
         Raises:
           ConfigError: the folder is a file, has no parent, holds files fnnet
@@ -337,6 +339,7 @@ class Checkpoints:
             raise write_refused(err, f"cannot write to checkpoint folder {str(path)!r} "
                                      f"({err.strerror or err}); nothing was trained") from None
         try:
+            self.watch_signals()  # from here on a Ctrl-C or SIGTERM ends the run with a checkpoint, not a loss
             check_folder(path, resume, locked=True)  # again, now that no other run can change it
             for name in survey(self.path)["tmp"]:  # saves that never finished; ours to clear now that we hold the lock
                 shutil.rmtree(self.path / name)
@@ -372,10 +375,15 @@ class Checkpoints:
         return survey(self.path)["steps"]
 
     def watch_signals(self):
-        """Record Ctrl-C and SIGTERM until ``close`` (see ``fnnet.signals``); the host loop reads ``stop.requested``."""
-        from fnnet.signals import StopRequest
+        """Record Ctrl-C and SIGTERM until ``close`` (see ``fnnet.signals``); the host loop reads ``stop.requested``.
 
-        self.stop = StopRequest(str(self.path)).install()
+        ``open`` calls it, so a signal that comes while the run restores or
+        compiles is kept too: the run then stops after its first chunk.
+        """
+        if self.stop is None:
+            from fnnet.signals import StopRequest
+
+            self.stop = StopRequest(str(self.path)).install()
         return self.stop
 
     def save(self, state, losses: np.ndarray, config: dict) -> None:
@@ -425,6 +433,16 @@ class Checkpoints:
                            f"{last}") from None
 
     def restore(self, template, config: dict):
+        """Read the newest good checkpoint (see ``_restore``); a reader's own orbax manager is closed after."""
+        if self.manager is not None:
+            return self._restore(self.manager, template, config)
+        manager = self._manager(read_only=True)
+        try:
+            return self._restore(manager, template, config)
+        finally:
+            manager.close()
+
+    def _restore(self, manager, template, config: dict):
         """``(state, losses)`` from the newest good checkpoint; ``template`` (a TrainState) gives the structure.
 
         Damaged checkpoints newer than the one taken (and any whose files do not
@@ -439,7 +457,6 @@ class Checkpoints:
         steps = self.steps()
         if not steps:
             raise ConfigError(f"no checkpoint to resume from in {str(self.path)!r}")
-        manager = self.manager or self._manager(read_only=True)
         loss_dtype = np.float64 if template.key is None else np.float32
         damaged: dict[int, str] = {}
         for step in steps:  # the manifests of all, cheaply: a damaged old one must not rotate out a good one

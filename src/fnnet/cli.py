@@ -1,7 +1,9 @@
 """The ``fnnet`` command: parses arguments, calls the library, prints.
 
 Mistakes in what the user typed print one line to stderr and exit 2 before any
-file is written; a diverging run exits 3.
+file is written; a diverging run exits 3; a write the storage refuses (a full
+disk, a read-only folder) exits 4; Ctrl-C or SIGTERM in a checkpointed run
+saves, then exits 130 or 143. Each is one line, mapped in ``main``.
 """
 
 from __future__ import annotations

@@ -665,6 +665,7 @@ def _open_checkpoints(directory, every, resume: bool, log_every: int):
 
     return Checkpoints.open(directory, resume=resume)  # checks the folder, locks it, clears unfinished saves
 
+
 __all__ = [
     "LESSONS", "TrainState", "FitResult", "Progress", "fit", "train_step", "run_chunk",
     "step_key", "step_keys", "resolve_device", "compile_cached", "enable_compilation_cache", "train_from",
