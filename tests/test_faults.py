@@ -324,6 +324,19 @@ def test_train_all_checks_every_lesson_folder_before_training_the_first(fnnet_cl
     assert sorted(p.name for p in runs.iterdir()) == ["control_flow"]  # nothing trained, nothing made
 
 
+def test_train_all_makes_its_folder_and_resumes_only_the_lessons_it_reached(tmp_path):
+    from fnnet.checkpoint import check_run_folders
+
+    runs = tmp_path / "runs"
+    folders, resume = check_run_folders(runs, ["numpy", "nn"], resume=False)
+    assert runs.is_dir() and folders == {"numpy": runs / "numpy", "nn": runs / "nn"} and not any(resume.values())
+    fnnet.fit("numpy", steps=4, sizes=TINY, log_every=2, checkpoint_dir=runs / "numpy")  # stopped before nn
+    folders, resume = check_run_folders(runs, ["numpy", "nn"], resume=True)
+    assert resume == {"numpy": True, "nn": False}
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        check_run_folders(tmp_path / "none", ["numpy", "nn"], resume=True)
+
+
 def test_the_readme_checkpoint_example_works_in_a_fresh_folder(tmp_path, monkeypatch):
     from fnnet.checkpoint import check_folder
     from fnnet.cli import build_parser

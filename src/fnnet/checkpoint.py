@@ -237,7 +237,7 @@ def check_run_folders(directory, lessons: list[str], resume: bool) -> tuple[dict
     resumes = {lesson: resume and bool(survey(folders[lesson])["steps"]) for lesson in lessons}
     if resume and not any(resumes.values()):
         raise ConfigError(f"nothing to resume: no lesson's folder in {str(base)!r} holds a checkpoint")
-    for lesson in lessons:
+    for lesson in lessons if base.is_dir() else []:  # a new folder: nothing in it to check yet
         check_folder(folders[lesson], resumes[lesson])
     try:
         base.mkdir(exist_ok=True)
