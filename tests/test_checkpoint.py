@@ -30,12 +30,9 @@ def fnnet_cmd(*argv, fault=None):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The uninterrupted run's losses."""
-    path = tmp_path_factory.mktemp("ref") / "ref.json"
-    out = fnnet_cmd(*BASE, "--metrics", str(path))
-    assert out.returncode == 0, out.stderr
-    return json.loads(path.read_text())["losses"]
+def reference():
+    """The uninterrupted run's losses (as ``--metrics`` writes them), computed in this process."""
+    return fnnet.fit("control_flow", steps=200, log_every=20, sizes=SMALL).losses.tolist()
 
 
 @pytest.mark.parametrize("lesson_id", ["numpy", "optim", "control_flow"])
@@ -54,7 +51,7 @@ def test_resume_ends_bit_for_bit_where_an_uninterrupted_run_ends(lesson_id, tmp_
     ("during-save:80", [40]),  # killed while orbax writes step 80
     ("after-save:120", [40, 80, 120]),  # killed between saves
 ])
-def test_sigkill_then_resume_equals_the_uninterrupted_run(fault, saved_before_kill, reference, tmp_path):
+def test_sigkill_then_resume_equals_the_uninterrupted_run(fault, saved_before_kill, reference, fnnet_cli, tmp_path):
     folder = tmp_path / "ckpt"
     killed = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder), fault=fault)
     assert killed.returncode == -9, killed.stderr
@@ -65,19 +62,20 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(fault, saved_before_ki
     if finished == saved_before_kill and fault.startswith("during"):
         assert mid_write  # the half-written checkpoint was there, under a temporary name
     metrics = tmp_path / "m.json"
-    if saved_before_kill:
-        out = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder), "--resume", "--metrics", str(metrics))
+    if saved_before_kill:  # only the killed run needs a process of its own
+        code, _, err = fnnet_cli(*RUN, "--checkpoint-dir", str(folder), "--resume", "--metrics", str(metrics))
     else:  # nothing was saved: resuming is a user error, starting again is the way
-        refused = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder), "--resume")
-        assert refused.returncode == 2 and "nothing to resume" in refused.stderr
-        out = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder), "--metrics", str(metrics))
-    assert out.returncode == 0, out.stderr
+        code, _, err = fnnet_cli(*RUN, "--checkpoint-dir", str(folder), "--resume")
+        assert code == 2 and "nothing to resume" in err
+        code, _, err = fnnet_cli(*RUN, "--checkpoint-dir", str(folder), "--metrics", str(metrics))
+    assert code == 0, err
     assert json.loads(metrics.read_text())["losses"] == reference
 
 
 def _finished_run(folder):
-    out = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder))
-    assert out.returncode == 0, out.stderr
+    from fnnet.cli import main
+
+    assert main([*RUN, "--checkpoint-dir", str(folder)]) == 0
     assert Checkpoints(folder).steps() == [120, 160, 200]  # the newest three are kept
 
 
@@ -95,7 +93,7 @@ def _truncate_largest_file(step_dir: Path):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete-state", "flip-bits"])
-def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, reference, tmp_path):
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, reference, fnnet_cli, tmp_path):
     folder = tmp_path / "ckpt"
     _finished_run(folder)
     newest = folder / "200"
@@ -111,29 +109,39 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, refe
             raw[len(raw) // 2] ^= 0xFF
             data.write_bytes(bytes(raw))
     metrics = tmp_path / "m.json"
-    out = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder), "--resume", "--metrics", str(metrics))
-    assert out.returncode == 0, out.stderr
-    warnings_ = [line for line in out.stderr.splitlines() if line]
-    assert len(warnings_) == 1 and "warning: checkpoint at step 200" in warnings_[0] and "damaged" in warnings_[0]
-    assert "Traceback" not in out.stderr
+    argv = [*RUN, "--checkpoint-dir", str(folder), "--resume", "--metrics", str(metrics)]
+    if damage == "flip-bits":  # one as a real command: the warning is one line on stderr
+        out = fnnet_cmd(*argv)
+        assert out.returncode == 0, out.stderr
+        warnings_ = [line for line in out.stderr.splitlines() if line]
+        assert len(warnings_) == 1 and "warning: checkpoint at step 200" in warnings_[0] and "damaged" in warnings_[0]
+        assert "Traceback" not in out.stderr
+    else:
+        with pytest.warns(CheckpointWarning, match="checkpoint at step 200 .* damaged"):
+            code, _, err = fnnet_cli(*argv)
+        assert code == 0 and not err.strip(), err
     assert json.loads(metrics.read_text())["losses"] == reference
+    assert (folder / "damaged-200").is_dir()
 
 
-def test_every_checkpoint_damaged_is_one_clear_error(tmp_path):
+def test_every_checkpoint_damaged_is_one_clear_error(fnnet_cli, tmp_path):
     folder = tmp_path / "ckpt"
     _finished_run(folder)
     for step in (120, 160, 200):
         _truncate_largest_file(folder / str(step))
-    out = fnnet_cmd(*RUN, "--checkpoint-dir", str(folder), "--resume")
-    errors = [line for line in out.stderr.splitlines() if "error" in line]
-    assert out.returncode == 2 and len(errors) == 1 and "every one is damaged" in errors[0]
-    assert "Traceback" not in out.stderr
+    code, _, err = fnnet_cli(*RUN, "--checkpoint-dir", str(folder), "--resume")
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert code == 2 and len(errors) == 1 and "every one is damaged" in errors[0]
+    assert "Traceback" not in err
+    assert Checkpoints(folder).steps() == [120, 160, 200]  # nothing moved when nothing could be resumed
 
 
-def test_resuming_another_configuration_is_refused_and_changes_nothing(tmp_path):
+def test_resuming_another_configuration_is_refused_and_changes_nothing(fnnet_cli, tmp_path):
     folder = tmp_path / "ckpt"
     _finished_run(folder)
-    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+    files = lambda: sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")  # noqa: E731
+                           if p.name != ".fnnet-lock")  # the lock records who last held the folder
+    before = files()
     for change, text in ((["--seed", "1"], "seed: checkpoint 0, now 1"),
                          (["--optimizer", "adam"], "optimizer: checkpoint momentum, now adam"),
                          (["--hidden", "11"], "sizes")):
@@ -141,13 +149,13 @@ def test_resuming_another_configuration_is_refused_and_changes_nothing(tmp_path)
         if change[0] == "--hidden":
             argv[argv.index("--hidden") + 1] = "11"
             change = []
-        out = fnnet_cmd(*argv, *change, "--checkpoint-dir", str(folder), "--resume")
-        lines = out.stderr.strip().splitlines()
-        assert out.returncode == 2 and len(lines) == 1 and "belong to another run" in lines[0] and text in lines[0]
-    assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+        code, _, err = fnnet_cli(*argv, *change, "--checkpoint-dir", str(folder), "--resume")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "belong to another run" in lines[0] and text in lines[0]
+    assert files() == before
 
 
-def test_divergence_keeps_the_last_finite_checkpoint(tmp_path):
+def test_divergence_keeps_the_last_finite_checkpoint(fnnet_cli, tmp_path):
     folder = tmp_path / "ckpt"
     with pytest.raises(fnnet.DivergenceError) as info:
         fnnet.fit("control_flow", lr=1e-2, steps=400, sizes=SMALL, log_every=10, checkpoint_dir=folder,
@@ -157,9 +165,10 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path):
     state_losses = fnnet.fit("control_flow", lr=1e-2, steps=steps[-1], sizes=SMALL, log_every=10,
                              checkpoint_dir=folder, resume=True).losses
     assert np.isfinite(state_losses).all() and len(state_losses) == steps[-1]
-    out = fnnet_cmd("train", "control_flow", "--lr", "0.01", "--steps", "400", "--log-every", "10", "--batch", "8",
-                    "--d-in", "20", "--hidden", "10", "--d-out", "3", "--checkpoint-dir", str(tmp_path / "cli"))
-    assert out.returncode == 3 and "diverged at step" in out.stderr and "try a smaller --lr" in out.stderr
+    code, _, err = fnnet_cli("train", "control_flow", "--lr", "0.01", "--steps", "400", "--log-every", "10", "--batch",
+                             "8", "--d-in", "20", "--hidden", "10", "--d-out", "3", "--quiet",
+                             "--checkpoint-dir", str(tmp_path / "cli"))
+    assert code == 3 and "diverged at step" in err and "try a smaller --lr" in err
     assert Checkpoints(tmp_path / "cli").steps()
 
 

@@ -1,7 +1,9 @@
 """The ``fnnet`` command: parses arguments, calls the library, prints.
 
 Mistakes in what the user typed print one line to stderr and exit 2 before any
-file is written; a diverging run exits 3.
+file is written; a diverging run exits 3; a write the storage refuses (a full
+disk, a read-only folder) exits 4; Ctrl-C or SIGTERM in a checkpointed run
+saves, then exits 130 or 143. Each is one line, mapped in ``main``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import warnings
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_STORAGE = 4  # a write failed after training started (disk full, read-only); the last good files kept
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # `--seed` must never be read as `--seeds` (issue 14)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, no usage block
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -215,7 +222,6 @@ def _lessons() -> int:
 
 def _train(args) -> int:
     import contextlib
-    from pathlib import Path
 
     import numpy as np
 
@@ -261,9 +267,11 @@ def _train(args) -> int:
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
         raise _usage(f"{'--resume' if args.resume else '--checkpoint-every'} needs --checkpoint-dir")
     folders = {lesson_id: None for lesson_id in ids}
-    if args.checkpoint_dir is not None:
-        base = Path(args.checkpoint_dir)
-        folders = {lesson_id: base / lesson_id if len(ids) > 1 else base for lesson_id in ids}
+    resume = {lesson_id: args.resume for lesson_id in ids}
+    if args.checkpoint_dir is not None:  # every lesson's folder checked before the first trains (issue 14)
+        from fnnet.checkpoint import check_run_folders
+
+        folders, resume = check_run_folders(args.checkpoint_dir, ids, args.resume)
 
     results = []
     with jax.default_device(device) if device else contextlib.nullcontext():
@@ -271,7 +279,7 @@ def _train(args) -> int:
             result = fit(
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                 sizes=sizes or None, log_every=args.log_every, progress=False if args.quiet else None,
-                checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=args.resume,
+                checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=resume[lesson_id],
                 data=data, batch_size=batch_size, devices=args.devices, local_data=local,
             )
             results.append(result)
@@ -286,12 +294,14 @@ def _train(args) -> int:
         if plot:
             report.write_plot(plot, results)
         return 0
-    print(report.summary_table(results))
-    if metrics:
+    if metrics:  # files before the table: a failed write must not follow a table that looks like success
         report.write_metrics(metrics, results)
-        print(f"metrics written to {metrics}")
     if plot:
         report.write_plot(plot, results)
+    print(report.summary_table(results))
+    if metrics:
+        print(f"metrics written to {metrics}")
+    if plot:
         print(f"plot written to {plot}")
     if save:
         print(f"weights written to {', '.join(str(p) for p in save.values())}")
@@ -407,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    from fnnet.errors import ConfigError, DivergenceError
+    from fnnet.errors import ConfigError, DivergenceError, Interrupted, StorageError
 
     warnings.formatwarning = lambda message, *rest, **kw: f"fnnet: warning: {message}\n"
     try:
@@ -424,6 +434,20 @@ def main(argv: list[str] | None = None) -> int:
     except DivergenceError as err:
         print(f"fnnet: error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
+    except StorageError as err:
+        print(f"fnnet: error: {err}", file=sys.stderr)
+        return EXIT_STORAGE
+    except Interrupted as err:  # Ctrl-C or SIGTERM in a checkpointed run: saved at the step reached
+        print(f"fnnet: {err}; resume with: {_resume_command(argv)}", file=sys.stderr)
+        return 128 + err.signum
     except KeyboardInterrupt:
         print("fnnet: interrupted", file=sys.stderr)
         return 130
+
+
+def _resume_command(argv: list[str] | None) -> str:
+    """The command line that resumes this one."""
+    import shlex
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join(["fnnet", *argv, *([] if "--resume" in argv else ["--resume"])])

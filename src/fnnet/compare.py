@@ -41,7 +41,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from fnnet.data import Sizes, check_positive_int, check_sizes, run_keys
+from fnnet.data import Sizes, check_memory, check_seed, check_sizes, check_steps, run_keys
 from fnnet.errors import ConfigError
 from fnnet.lessons import LESSONS, get_lesson, lesson_functions, sizes_of, to_backend
 from fnnet.modules import draw_depth
@@ -266,8 +266,10 @@ def compare(
       (True, True)
     """
     lesson = get_lesson(lesson_id)
-    steps = DEFAULT_STEPS if steps is None else check_positive_int("steps", steps)
+    steps = DEFAULT_STEPS if steps is None else check_steps(steps)  # bounded like fit's (issue 14)
     sizes = Sizes() if sizes is None else check_sizes(sizes)
+    check_memory(sizes, runs=2, steps=steps)  # torch's run and fnnet's, refused before allocating (issue 14)
+    check_seed(seed)
     if not np.isfinite(perturb):
         raise ConfigError(f"perturb must be a finite number, got {perturb}")
     torch = _torch()

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import numbers
-import os
 import sys
-from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
 
 from fnnet.core import Program
-from fnnet.data import Sizes, check_data, check_positive_int, make_data, run_keys
+from fnnet.data import (Sizes, check_data, check_memory, check_positive_int, check_seed,
+                        check_steps, make_data, run_keys)
 from fnnet.errors import ConfigError
 from fnnet.functional import LOSSES, Model
 from fnnet.lessons import LESSONS, get_lesson, init_params, lesson_model, sizes_of, to_backend
@@ -32,8 +30,6 @@ from fnnet.placement import resolve_devices
 
 DEFAULT_STEPS = 500  # the tutorial's
 DEFAULT_LOG_EVERY = 100
-MAX_STEPS = 2**31 - 1  # the step counter is int32
-MAX_SEED = 2**32 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +55,7 @@ class RunConfig:
     backend: str  # "jax" or "numpy"
     devices: tuple  # the devices of the run (one unless data parallel)
     local_data: bool  # each process holds only its rows
-    checkpoint_dir: Path | None
+    checkpoint_dir: Any  # as given (a str or path); fnnet.checkpoint checks it
     checkpoint_every: int | None
     resume: bool
     data: str  # "random", or a fingerprint of the given data
@@ -106,17 +102,14 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
       >>> run.config.optimizer_name, run.config.lr  # Adam's own default, not the lesson's SGD rate
       ('adam', 0.01)
     """
-    steps = DEFAULT_STEPS if steps is None else check_positive_int("steps", steps)
-    if steps > MAX_STEPS:
-        raise ConfigError(f"steps must be at most {MAX_STEPS} (the step counter is int32), got {steps}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"seed must be a non-negative integer (at most {MAX_SEED}), got {seed!r}")
+    steps = DEFAULT_STEPS if steps is None else check_steps(steps)
+    seed = check_seed(seed)
     log_every = min(steps, DEFAULT_LOG_EVERY if log_every is None else check_positive_int("log_every", log_every))
     if dtype not in ("float32", "float64"):
         raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
-    checkpoint_dir = _check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
+    _check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
 
     lesson, own, start = _resolve_model(model, params)
     loss_fn, loss_name = _resolve_loss(loss, lesson)
@@ -127,14 +120,14 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     if data is not None:
         data = prepare_data(data, labels=loss_name == "cross_entropy")
     elif own is not None:
-        raise ConfigError(f"your own model needs data: fit(model, data=(x, y)) with x (rows, features)")
+        raise ConfigError("your own model needs data: fit(model, data=(x, y)) with x (rows, features)")
     elif local_data:
         raise ConfigError("local_data needs data: each process passes its own rows")
     rows = None if data is None else int(np.shape(data[0])[0]) * (processes if local_data else 1)
 
     if lesson is not None:
         sizes = _lesson_sizes(lesson.id, sizes, data, start, rows)
-        check_memory(sizes)
+        check_memory(sizes, steps=steps)
         own = lesson_model(lesson.id, sizes)
         rows = sizes.batch
         if data is None:
@@ -167,7 +160,8 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     family = "own" if lesson is None else ("weights" if lesson.model.startswith("weights") else "module")
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
-        default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend)
+        default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend,
+        dtype="float64" if numpy_backend else dtype)
 
     run_devices = tuple(resolve_devices(devices))
     if len(run_devices) > 1 and numpy_backend:
@@ -235,23 +229,6 @@ def fingerprint(tree) -> str:
         a = np.ascontiguousarray(np.asarray(leaf))
         h.update(str((a.shape, a.dtype.str)).encode() + a.tobytes())
     return "sha256:" + h.hexdigest()[:16]
-
-
-def check_memory(sizes: Sizes) -> None:
-    """ConfigError if a run at ``sizes`` clearly cannot fit in this machine's memory.
-
-    Counts float32 data, parameters with two optimizer slots and a few hidden
-    activations; a rough lower bound, to refuse absurd sizes before allocating.
-    """
-    n, d, h, o = sizes
-    need = 4 * (n * d + n * o + 3 * (d * h + h * h + h * o) + 6 * n * h)
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > have:
-        raise ConfigError(f"sizes {tuple(sizes)} need at least {need / 2**30:.0f} GiB; "
-                          f"this machine has {have / 2**30:.0f} GiB")
 
 
 def _resolve_model(model, params):
@@ -374,13 +351,11 @@ def _init_own(model, key):
         raise ConfigError(f"your model's init(key) failed: {first}") from err
 
 
-def _check_checkpoint_args(directory, every, resume: bool) -> Path | None:
+def _check_checkpoint_args(directory, every, resume: bool) -> None:
     if directory is None:
         if resume:
             raise ConfigError("resume needs a checkpoint folder (--checkpoint-dir)")
         if every is not None:
             raise ConfigError("checkpoint_every needs a checkpoint folder (--checkpoint-dir)")
-        return None
-    if every is not None:
+    elif every is not None:
         check_positive_int("checkpoint_every", every)
-    return Path(directory).expanduser()

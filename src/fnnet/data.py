@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 from typing import NamedTuple
 
 import jax
@@ -46,15 +47,95 @@ class RunKeys(NamedTuple):
     train: jax.Array  # step t uses fold_in(train, t)
 
 
+MAX_SEED = 2**64 - 1  # a seed is 64 bits: the two 32-bit words of a threefry key
+MAX_STEPS = 2**31 - 1  # the step counter is int32
+
+
+def check_seed(seed) -> int:
+    """Return ``seed`` as an int if it is an integer in 0 .. 2**64-1, else raise ConfigError.
+
+    Examples:
+      >>> check_seed(2**64 - 1) == 2**64 - 1
+      True
+      >>> check_seed(2**64)
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: seed must be an integer from 0 to 2**64-1, got 18446744073709551616
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to 2**64-1, got {seed!r}")
+    return int(seed)
+
+
+def seed_key(seed: int) -> jax.Array:
+    """The root key of ``seed``: ``jax.random.key(seed)`` below 2**32, its two 32-bit words above.
+
+    (Without 64-bit JAX, ``jax.random.key`` keeps only the low 32 bits of a
+    seed, so seeds 7 and 2**32 + 7 would draw the same numbers.)
+
+    Examples:
+      >>> bool((jax.random.key_data(seed_key(7)) == jax.random.key_data(jax.random.key(7))).all())
+      True
+      >>> jax.random.key_data(seed_key(2**32 + 7)).tolist()
+      [1, 7]
+    """
+    seed = check_seed(seed)
+    if seed < 2**32:
+        return jax.random.key(seed)
+    key = jax.random.key(0)
+    if jax.random.key_data(key).shape != (2,):  # another PRNG implementation: no 2-word layout to fill
+        raise ConfigError(f"seed {seed} needs more than 32 bits; this PRNG implementation takes seeds below 2**32")
+    return jax.random.wrap_key_data(np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32))
+
+
 def run_keys(seed: int) -> RunKeys:
-    """Split ``seed`` into the data, init and training keys of a run.
+    """Split ``seed`` (0 .. 2**64-1; ConfigError otherwise) into the data, init and training keys of a run.
 
     Examples:
       >>> keys = run_keys(0)
       >>> bool((jax.random.key_data(keys.data) != jax.random.key_data(keys.init)).any())
       True
     """
-    return RunKeys(*jax.random.split(jax.random.key(seed), 3))
+    return RunKeys(*jax.random.split(seed_key(seed), 3))
+
+
+def check_steps(steps, name: str = "steps") -> int:
+    """Return ``steps`` if it is a positive integer at most 2**31-1 (the int32 step counter), else ConfigError."""
+    steps = check_positive_int(name, steps)
+    if steps > MAX_STEPS:
+        raise ConfigError(f"{name} must be at most {MAX_STEPS} (the step counter is int32), got {steps}")
+    return steps
+
+
+def physical_memory() -> int | None:
+    """Bytes of memory this machine has, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(sizes: Sizes, runs: int = 1, steps: int = 0) -> None:
+    """ConfigError if ``runs`` runs at ``sizes`` (of ``steps`` losses each) clearly cannot fit in memory.
+
+    Counts float32 data, parameters with two optimizer slots, a few hidden
+    activations and the losses, per run; a rough lower bound, to refuse absurd
+    sizes before allocating.
+
+    Examples:
+      >>> try:
+      ...     check_memory(Sizes(), runs=10**12)
+      ... except ConfigError as err:
+      ...     print(str(err).split(" need")[0])
+      1000000000000 runs at sizes (64, 1000, 100, 10)
+    """
+    n, d, h, o = sizes
+    need = runs * (4 * (n * d + n * o + 3 * (d * h + h * h + h * o) + 6 * n * h) + 4 * steps)
+    have = physical_memory()
+    if have is not None and need > have:
+        what = f"{runs} runs at sizes" if runs > 1 else "sizes"
+        raise ConfigError(f"{what} {tuple(sizes)} need at least {need / 2**30:.0f} GiB; "
+                          f"this machine has {have / 2**30:.0f} GiB")
 
 
 def check_positive_int(name: str, value) -> int:
@@ -133,8 +214,13 @@ def check_data(data, sizes: Sizes | None, default_hidden: int) -> tuple[Batch, S
             raise ConfigError(f"data: {name} must hold real numbers, got dtype {a.dtype}")
         if a.size == 0:
             raise ConfigError(f"data: {name} is empty (shape {a.shape})")
-        if not np.isfinite(a).all():
+        check_fits_memory(f"data: {name}", a.shape, a.dtype)
+        biggest = _largest_magnitude(a)
+        if not math.isfinite(biggest):
             raise ConfigError(f"data: {name} contains NaN or infinity")
+        if biggest > FLOAT32_MAX:
+            raise ConfigError(f"data: {name} holds values up to {biggest:.3g}, beyond float32's range "
+                              f"({FLOAT32_MAX:.3g}); scale it down")
         arrays.append(a)
     x, y = arrays
     if x.shape[0] != y.shape[0]:
@@ -150,12 +236,70 @@ def check_data(data, sizes: Sizes | None, default_hidden: int) -> tuple[Batch, S
     return (x, y), found
 
 
-def check_lr(lr) -> float:
-    """Return ``lr`` as a float if it is a finite positive number, else raise ConfigError."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_ROWS_AT_ONCE = 1 << 20  # elements looked at per slice when scanning data, so a scan allocates little
+
+
+def _largest_magnitude(a: np.ndarray) -> float:
+    """max |a| (nan if any is nan), a slice at a time: a memory-mapped array is never copied whole."""
+    flat = a.reshape(-1) if a.flags.c_contiguous else a
+    if flat.ndim != 1:
+        flat = np.ascontiguousarray(a).reshape(-1)
+    if np.issubdtype(a.dtype, np.integer):
+        return float(max(abs(int(flat.max())), abs(int(flat.min()))))
+    biggest = 0.0
+    for start in range(0, flat.size, _ROWS_AT_ONCE):
+        part = np.abs(flat[start:start + _ROWS_AT_ONCE])
+        if np.isnan(part).any():
+            return math.nan
+        biggest = max(biggest, float(part.max()))
+    return biggest
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (``MemAvailable``), else the machine's total, or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return physical_memory()
+
+
+def check_fits_memory(what: str, shape, dtype) -> None:
+    """ConfigError if an array of ``shape`` and ``dtype`` would not fit in the memory free now."""
+    need = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    have = available_memory()
+    if have is not None and need > have:
+        raise ConfigError(f"{what} of shape {tuple(shape)} ({np.dtype(dtype)}) needs {need / 2**30:.1f} GiB; "
+                          f"only {have / 2**30:.1f} GiB of memory is free")
+
+
+def check_lr(lr, dtype="float32") -> float:
+    """Return ``lr`` as a float if it is a finite positive number that ``dtype`` holds, else raise ConfigError.
+
+    A learning rate that rounds to infinity or to zero (or a subnormal) in
+    ``dtype`` is refused: it would diverge at once or train nothing.
+
+    Examples:
+      >>> check_lr(1e-4)
+      0.0001
+      >>> check_lr(1e-320)
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: lr 1e-320 underflows float32 (its smallest normal number is 1.2e-38)
+    """
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
     if not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr must be a finite positive number, got {lr}")
+    info = np.finfo(dtype)
+    if lr > float(info.max):
+        raise ConfigError(f"lr {lr} overflows {info.dtype} (its largest number is {float(info.max):.2g})")
+    if lr < float(info.tiny):
+        raise ConfigError(f"lr {lr} underflows {info.dtype} (its smallest normal number is {float(info.tiny):.2g})")
     return float(lr)
 
 
@@ -183,6 +327,7 @@ def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
     if not zipfile.is_zipfile(path):
         raise ConfigError(f"--data: {path!r} is not a .npz file (not a zip archive)")
     try:
+        _check_npz_members(path)  # declared shapes and inflated sizes, before anything is decompressed
         with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
             missing = [k for k in ("x", "y") if k not in names]
@@ -193,6 +338,50 @@ def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ConfigError(f"--data: {path!r} is not a readable .npz file ({err})") from None
+
+
+MAX_INFLATE = 100  # a member of a .npz may inflate at most this many times its stored size ...
+INFLATE_FLOOR = 64 * 2**20  # ... once it is over 64 MiB (real data never compresses 100:1; a zip bomb does)
+
+
+def _npy_header(f, what: str):
+    """``(shape, dtype, header_bytes)`` of the .npy stream ``f``, read without reading the array."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(f)
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, OSError, EOFError) as err:
+        raise ConfigError(f"--data: {what} is not a readable .npy array ({err})") from None
+    if dtype.hasobject:
+        raise ConfigError(f"--data: {what} holds Python objects (dtype {dtype}); fnnet reads numbers only, never pickles")
+    return shape, dtype, f.tell()
+
+
+def _check_npz_members(path: str) -> None:
+    """ConfigError if ``x`` or ``y`` in the .npz at ``path`` would not fit in memory or inflates like a zip bomb."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: info for info in archive.infolist()}
+        for name in ("x", "y"):
+            info = members.get(f"{name}.npy") or members.get(name)
+            if info is None:
+                continue  # load_npz names the missing array
+            what = f"{name} in {path!r}"
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > max(
+                    INFLATE_FLOOR, MAX_INFLATE * max(info.compress_size, 1)):
+                raise ConfigError(f"--data: {what} inflates from {info.compress_size / 2**20:.1f} MiB to "
+                                  f"{info.file_size / 2**20:.0f} MiB (over {MAX_INFLATE}x); refused as a possible "
+                                  "zip bomb: save it with np.savez (uncompressed) or as a folder of .npy files")
+            with archive.open(info) as f:
+                shape, dtype, header = _npy_header(f, what)
+            check_fits_memory(f"--data: {what}", shape, dtype)
+            declared = math.prod(int(n) for n in shape) * dtype.itemsize
+            if info.file_size != header + declared:
+                raise ConfigError(f"--data: {what} declares shape {tuple(shape)} ({declared} bytes) but holds "
+                                  f"{info.file_size - header} bytes; the file is damaged")
 
 
 def load_data(path) -> tuple[np.ndarray, np.ndarray]:
@@ -219,6 +408,8 @@ def load_data(path) -> tuple[np.ndarray, np.ndarray]:
             if not os.path.isfile(file):
                 raise ConfigError(f"--data: folder {path!r} has no {name}.npy")
             try:
+                with open(file, "rb") as f:  # the header first: objects and absurd shapes are refused unread
+                    _npy_header(f, repr(file))
                 arrays.append(np.load(file, mmap_mode="r", allow_pickle=False))
             except (OSError, ValueError) as err:
                 raise ConfigError(f"--data: {file!r} is not a readable .npy file ({err})") from None

@@ -81,15 +81,23 @@ class Callback:
 
 
 class Checkpointing:
-    """Save a checkpoint every ``every`` steps and when the run ends (``fnnet.checkpoint.Checkpoints``)."""
+    """Save a checkpoint every ``every`` steps and when the run ends (``fnnet.checkpoint.Checkpoints``).
 
-    def __init__(self, checkpoints, record: dict, every: int):
-        self.checkpoints, self.record, self.every = checkpoints, record, every
+    With ``stop`` (a ``fnnet.signals.StopRequest``): after Ctrl-C or SIGTERM it
+    saves at the step the chunk in flight reached and raises
+    ``fnnet.errors.Interrupted``, so no step before that boundary is lost.
+    """
+
+    def __init__(self, checkpoints, record: dict, every: int, stop=None):
+        self.checkpoints, self.record, self.every, self.stop = checkpoints, record, every, stop
         self._saved = None
 
     def __call__(self, progress: Progress) -> None:
-        if progress.step % self.every == 0 or progress.step == progress.steps:
+        stopping = self.stop is not None and self.stop.requested is not None and progress.step < progress.steps
+        if stopping or progress.step % self.every == 0 or progress.step == progress.steps:
             self._save(progress)
+        if stopping:
+            raise self.stop.interrupted(progress.step)
 
     def end(self, progress: Progress) -> None:
         if progress.state is not None and len(progress.losses) and self._saved != progress.step:

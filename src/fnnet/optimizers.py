@@ -204,7 +204,7 @@ def _describe(update) -> str:
 
 
 def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: float | None = None,
-                      numpy_backend: bool = False) -> tuple[Callable, str, float | None]:
+                      numpy_backend: bool = False, dtype: str = "float32") -> tuple[Callable, str, float | None]:
     """``(factory, name, lr)`` for the run: ``factory(lr)`` builds the optax transformation inside the loop.
 
     Args:
@@ -216,6 +216,7 @@ def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: f
       default: the optimizer used when ``optimizer`` is None.
       default_lr: the rate of ``default`` (a lesson's own, the tutorial's).
       numpy_backend: the numpy lesson, which has only its hand-written SGD.
+      dtype: what the run computes in; a rate it cannot hold is refused.
 
     Returns:
       The factory, a readable name, and the numeric learning rate (None when
@@ -259,4 +260,4 @@ def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: f
             lr = DEFAULT_LRS[(family, name)]
         else:
             raise ConfigError(f"no default learning rate for {name} here; give one (lr=, --lr)")
-    return OPTIMIZERS[name], name, check_lr(lr)
+    return OPTIMIZERS[name], name, check_lr(lr, dtype)

@@ -12,13 +12,14 @@ import csv
 import json
 import math
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from fnnet.errors import ConfigError
+from fnnet.errors import ConfigError, StorageError, write_refused
 from fnnet.train import FitResult
 
 METRICS_FORMATS = (".json", ".csv")
@@ -52,7 +53,7 @@ def check_output_path(path: str | os.PathLike, formats: Sequence[str], what: str
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise ConfigError(f"{what}: cannot write to {str(path)!r} ({err.strerror or err})") from None
+        raise write_refused(err, f"{what}: cannot write to {str(path)!r} ({err.strerror or err})") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"{what}: cannot write to {str(path)!r} (the file is read-only)")
     return path
@@ -60,15 +61,33 @@ def check_output_path(path: str | os.PathLike, formats: Sequence[str], what: str
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The file gets the permissions the umask allows (as ``open`` would give it),
+    not ``mkstemp``'s 0600. A write the file system refuses (a full disk, a
+    read-only folder) raises ``StorageError`` naming the file, and leaves
+    neither the temporary file nor a changed ``path``.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    for _ in range(100):
+        tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise StorageError(f"could not write {str(path)!r} ({err.strerror or err})") from None
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, StorageError):
+            raise StorageError(f"could not write {str(path)!r} ({err.strerror or err}); "
+                               "nothing was changed there") from None
         raise
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from fnnet.config import resolve
 from fnnet.core import make_train
-from fnnet.data import check_lr, check_positive_int, run_keys
+from fnnet.data import check_lr, check_memory, check_positive_int, run_keys
 from fnnet.errors import ConfigError
 
 MAX_RUNS = 4096  # runs in one sweep program
@@ -87,7 +87,7 @@ def _check_lrs(lrs) -> tuple[float, ...]:
 
 def _check_seeds(seeds) -> tuple[int, ...]:
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return tuple(range(check_positive_int("seeds", seeds)))
+        return range(check_positive_int("seeds", seeds))  # a range until sweep has bounded it (issue 14)
     if not isinstance(seeds, Sequence) or len(seeds) == 0:
         raise ConfigError(f"seeds must be a count or a non-empty list of seeds, got {seeds!r}")
     for s in seeds:
@@ -120,13 +120,18 @@ def sweep(model, lrs, seeds=1, *, steps: int | None = None, sizes=None, optimize
       ((2, 2, 30), 0.0003)
     """
     lrs, seeds = _check_lrs(lrs), _check_seeds(seeds)
-    if len(lrs) * len(seeds) > MAX_RUNS:
-        raise ConfigError(f"a sweep runs at most {MAX_RUNS} (lr, seed) pairs at once, got {len(lrs) * len(seeds)}")
     if optimizer is not None and not isinstance(optimizer, str):
         raise ConfigError("sweep takes an optimizer by name (sgd, momentum, adam, sgd-by-hand): it sweeps the rate")
-    runs = [resolve(model, steps=steps, lr=lrs[0], optimizer=optimizer, seed=seed, sizes=sizes, data=data, loss=loss,
-                    params=params, batch_size=batch_size) for seed in seeds]
-    config = runs[0].config
+    options = dict(steps=steps, lr=lrs[0], optimizer=optimizer, sizes=sizes, data=data, loss=loss, params=params,
+                   batch_size=batch_size)
+    first = resolve(model, seed=seeds[0], **options)  # checks every argument once, before any grid is drawn
+    config = first.config
+    if config.sizes is not None:  # a lesson: refuse a grid that cannot fit before allocating it
+        check_memory(config.sizes, runs=len(lrs) * len(seeds), steps=config.steps)
+    if len(lrs) * len(seeds) > MAX_RUNS:
+        raise ConfigError(f"a sweep runs at most {MAX_RUNS} (lr, seed) pairs at once, got {len(lrs) * len(seeds)}")
+    seeds = tuple(seeds)
+    runs = [first] + [resolve(model, seed=seed, **options) for seed in seeds[1:]]
     if config.backend != "jax":
         raise ConfigError(f"lesson {config.name!r} runs in NumPy; sweep runs the JAX lessons")
     train = make_train(config.program())

@@ -16,14 +16,13 @@ import dataclasses
 import sys
 from typing import Any, Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.config import DEFAULT_LOG_EVERY, DEFAULT_STEPS, MAX_STEPS, RunConfig, check_memory, resolve
+from fnnet.config import DEFAULT_LOG_EVERY, DEFAULT_STEPS, RunConfig, resolve
 from fnnet.core import (TrainState, enable_compilation_cache, epoch_order, make_train, minibatch, step_key,
                         step_keys, take_rows, train_step)
-from fnnet.data import run_keys
+from fnnet.data import MAX_STEPS, check_memory, run_keys
 from fnnet.errors import ConfigError
 from fnnet.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
 from fnnet.lessons import LESSONS
@@ -174,7 +173,8 @@ def fit(
             stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
             if config.resume:
                 state, losses_before = _restore(checkpoints, state, record, config)
-            hooks.append(Checkpointing(checkpoints, record, config.checkpoint_every or config.log_every))
+            hooks.append(Checkpointing(checkpoints, record, config.checkpoint_every or config.log_every,
+                                       stop=checkpoints.stop))
         state, data, sharding = _place(config, state, run.data)
         if (sys.stderr.isatty() if progress is None else progress):
             hooks.insert(1, stack.enter_context(ProgressBar(config.name, config.steps, int(state.step))))
@@ -206,21 +206,12 @@ def _restore(checkpoints, state, record: dict, config: RunConfig):
 
 
 def _open_checkpoints(config: RunConfig):
-    """Open the run's checkpoint folder (None without one); no folder is made on an error."""
-    path = config.checkpoint_dir
-    if path is None:
+    """The run's checkpoint folder, checked, locked and watching for Ctrl-C/SIGTERM (None without one)."""
+    if config.checkpoint_dir is None:
         return None
-    if config.resume and not (path.is_dir() and any(path.iterdir())):
-        raise ConfigError(f"nothing to resume: checkpoint folder {str(path)!r} is missing or empty")
     from fnnet.checkpoint import Checkpoints
 
-    checkpoints = Checkpoints(path)
-    steps = checkpoints.steps()
-    if steps and not config.resume:
-        checkpoints.close()
-        raise ConfigError(f"checkpoint folder {str(path)!r} already holds a run (steps up to {steps[-1]}); "
-                          "resume it with --resume, or choose an empty folder")
-    return checkpoints
+    return Checkpoints.open(config.checkpoint_dir, resume=config.resume)
 
 
 def train_from(params, batch, key, lr, *, program, steps: int):

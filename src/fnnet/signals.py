@@ -1,0 +1,64 @@
+"""Ctrl-C and SIGTERM as a request to stop at the next chunk boundary, so a checkpointed run loses nothing.
+
+``StopRequest.install()`` replaces the default SIGINT and SIGTERM handlers (only
+those left at their defaults, only in the main thread) by one that records the
+signal; the host loop reads ``requested`` after each chunk, saves a checkpoint
+at that step and raises ``Interrupted``. The first signal restores the previous
+handlers, so a second Ctrl-C stops at once, as usual.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+WATCHED = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+    """Whether Ctrl-C or SIGTERM arrived since ``install()``; ``requested`` is the signal number or None.
+
+    Examples:
+      >>> stop = StopRequest("runs/nn").install()
+      >>> stop.requested is None  # no signal yet (the tests send real ones)
+      True
+      >>> stop.uninstall()
+      >>> signal.getsignal(signal.SIGINT) is signal.default_int_handler
+      True
+    """
+
+    def __init__(self, folder: str | None = None):
+        self.requested: int | None = None
+        self.folder = folder  # the checkpoint folder the run saves to before it stops
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> "StopRequest":
+        """Watch SIGINT and SIGTERM where their handlers are the defaults; a no-op outside the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in WATCHED:
+            current = signal.getsignal(signum)
+            if current in (signal.SIG_DFL, signal.default_int_handler):  # a user's handler, or SIG_IGN, stays
+                self._previous[signum] = current
+                signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum, frame) -> None:
+        del frame
+        if self.requested is None:
+            self.requested = signum
+        self.uninstall()  # a second signal acts at once
+
+    def interrupted(self, step: int):
+        """The ``Interrupted`` that ends the run at ``step``, once its checkpoint is saved."""
+        from fnnet.errors import Interrupted
+
+        return Interrupted(step, self.folder, self.requested or signal.SIGINT)
+
+    def uninstall(self) -> None:
+        """Put back the handlers ``install`` replaced."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
