@@ -127,4 +127,4 @@ def test_bad_data_files_are_user_errors(tmp_path):
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1 and message in lines[0], (name, out.stderr)
     out = _cli("train", "optim", "--data", str(tmp_path / "ok.npz"), "--batch", "21", "--steps", "3")
-    assert out.returncode == 2 and "--batch 21 is larger than the data (20 rows)" in out.stderr
+    assert out.returncode == 2 and "batch_size 21 is larger than the data (20 rows)" in out.stderr  # fit's rule and words

@@ -126,7 +126,7 @@ BAD_CALLS = [
     (("nn",), {"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
     (("numpy",), {"optimizer": "adam"}, "takes only sgd"),
     (("nn",), {"optimizer": optax.sgd(0.1), "lr": 0.1}, "not both"),
-    (("nn",), {"seed": -1}, "seed must be a non-negative integer"),
+    (("nn",), {"seed": -1}, "seed must be an integer from 0 to 2**64-1"),
     (("nn",), {"sizes": (1, 2, 3)}, "sizes must be"),
     (("nn",), {"sizes": (4, 0, 3, 2)}, "sizes.d_in must be a positive integer"),
     (("nn",), {"log_every": 0}, "log_every must be a positive integer"),
