@@ -85,6 +85,11 @@ def main() -> None:
         for n in names[r % len(names):] + names[:r % len(names)]:
             times[n].append(variants[n]())
 
+    summary = {n: {"min": min(t), "median": statistics.median(t), "runs": t} for n, t in times.items()}
+    print(f"{'whole process / import':74} {'min s':>7} {'median s':>9}")
+    for n, s in summary.items():
+        print(f"{n:74} {s['min']:7.2f} {s['median']:9.2f}", flush=True)
+
     # compiles: the log of a cold run, per program (min over repeats of each program's seconds)
     pattern = re.compile(r"Finished (tracing|jaxpr to MLIR module conversion|XLA compilation of) (?:jit\()?([\w<>]+)\)?"
                          r"(?: for jit)? in ([0-9.e-]+) sec")
@@ -101,7 +106,11 @@ def main() -> None:
                     seen[name] += 1
                     rows.append([f"{name}#{seen[name]}", float(seconds), 0.0, 0.0])
                 else:
-                    row = next(r for r in reversed(rows) if r[0] == f"{name}#{seen[name]}")
+                    row = next((r for r in reversed(rows) if r[0] == f"{name}#{seen[name]}"), None)
+                    if row is None:  # lowered or compiled without a tracing line of that name
+                        seen[name] += 1
+                        row = [f"{name}#{seen[name]}", 0.0, 0.0, 0.0]
+                        rows.append(row)
                     row[2 if phase.startswith("jaxpr") else 3] += float(seconds)
             per_run.append(rows)
         merged = {}
@@ -112,10 +121,6 @@ def main() -> None:
         compiles[variant] = {n: {"trace": min(v[0]), "lower": min(v[1]), "compile": min(v[2]), "runs": len(v[0])}
                              for n, v in merged.items()}
 
-    summary = {n: {"min": min(t), "median": statistics.median(t), "runs": t} for n, t in times.items()}
-    print(f"{'whole process / import':74} {'min s':>7} {'median s':>9}")
-    for n, s in summary.items():
-        print(f"{n:74} {s['min']:7.2f} {s['median']:9.2f}")
     for variant, programs in compiles.items():
         total = sum(p["trace"] + p["lower"] + p["compile"] for p in programs.values())
         print(f"\nprograms compiled in a cold run ({variant}): {len(programs)}, "

@@ -266,9 +266,10 @@ def compare(
         check fail (0 for a real comparison).
       x64: run both sides in float64 instead of the tutorial's float32.
       repeats: timed rounds after the parity run (0: report the parity run's
-        time). PyTorch's thread count is first chosen as the faster of 1 and
-        every core on short runs; then each round runs PyTorch and fnnet once,
-        alternating which goes first; ms/step is the median of the rounds.
+        time, run with one torch and one BLAS thread). PyTorch's thread count
+        (and BLAS's, for the numpy lesson) is first chosen as the faster of 1
+        and every core on short runs; then each round runs PyTorch and fnnet
+        once, alternating which goes first; ms/step is the median of the rounds.
 
     Examples:
       >>> c = compare("autograd", steps=20, sizes=(8, 20, 10, 3))
@@ -285,8 +286,10 @@ def compare(
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
         raise ConfigError(f"repeats must be a non-negative integer, got {repeats!r}")
-    # The parity run gives torch one thread: at the tutorial's sizes more do not help, and on a busy machine
-    # oversubscribed torch threads can make a run 100x slower. The timed rounds choose between 1 and all.
+    # The parity run gives torch and NumPy's BLAS one thread: at the tutorial's sizes more do not help, and on
+    # a busy machine oversubscribed threads made a run 10-100x slower. The timed rounds choose between 1 and all.
+    from threadpoolctl import threadpool_limits
+
     cores = os.cpu_count() or 1
     threads = 1
     torch.set_num_threads(threads)
@@ -303,19 +306,25 @@ def compare(
         depths = depth_schedule(seed, steps) if lesson.id == "control_flow" else None
         extra = {"depths": depths} if depths is not None else {}
         start0 = copy.deepcopy(start)  # the reference trains `start` in place
-        ref = torch_ref.RUNS[lesson.id](start, x, y, steps=steps, lr=lesson.lr, **extra)
         run_ours = lambda: fit(
             lesson.id, steps=steps, seed=seed, sizes=sizes, params=params, data=(x_np, y_np),
             progress=False, dtype="float64" if x64 else "float32",
         )
-        ours = run_ours()
+        with threadpool_limits(threads):
+            ref = torch_ref.RUNS[lesson.id](start, x, y, steps=steps, lr=lesson.lr, **extra)
+            ours = run_ours()
         result = from_runs(lesson.id, ref, ours, params, (x_np, y_np), seed=seed, threads=threads)
         if not repeats:
             return result
 
         def run_ref(k, n=steps):
             torch.set_num_threads(k)
-            return torch_ref.RUNS[lesson.id](copy.deepcopy(start0), x, y, steps=n, lr=lesson.lr, **extra).seconds
+            with threadpool_limits(k):  # the numpy lesson's reference is NumPy
+                return torch_ref.RUNS[lesson.id](copy.deepcopy(start0), x, y, steps=n, lr=lesson.lr, **extra).seconds
+
+        def run_jax():
+            with threadpool_limits(best):  # XLA keeps its own pool; this is for the numpy lesson's BLAS
+                return run_ours().run_seconds
 
         # threads: the faster of 1 and every core, on short runs (oversubscribed torch threads on a busy
         # machine can be 100x slower, so the long runs are spent only on the winner)
@@ -327,7 +336,7 @@ def compare(
         best = min(tried, key=lambda k: statistics.median(tried[k][1:]))  # the first round warms up
         torch_runs, jax_runs = [], []
         for r in range(repeats):
-            pair = [lambda: torch_runs.append(run_ref(best)), lambda: jax_runs.append(run_ours().run_seconds)]
+            pair = [lambda: torch_runs.append(run_ref(best)), lambda: jax_runs.append(run_jax())]
             for run in pair if r % 2 == 0 else pair[::-1]:
                 run()
         torch.set_num_threads(threads)  # as the parity run left it
