@@ -9,7 +9,8 @@ median: on a shared machine the min is the cost, the median how much load added.
 1. Whole process, seconds: the seed's PyTorch script; ``fnnet train optim``
    cold (empty ``FNNET_CACHE_DIR``), cold with ``--no-compile-cache`` (no cache
    written), warm; and cold with other JAX settings that stand for proposed
-   changes (``JAX_DEFAULT_PRNG_IMPL=rbg``: cheaper random kernels).
+   changes (``JAX_DEFAULT_PRNG_IMPL=rbg``: cheaper random kernels; XLA flags
+   that trade code quality for compile time).
 2. Imports, seconds: ``import jax``, ``import optax``, ``from flax import nnx``,
    ``import fnnet.train`` (what ``fnnet train`` loads before any work), and
    ``import torch`` for the script's side.
@@ -67,6 +68,10 @@ def main() -> None:
         "fnnet train optim, cold (empty cache)": cold(),
         "fnnet train optim, cold, --no-compile-cache": cold(extra_argv=["--no-compile-cache"]),
         "fnnet train optim, cold, JAX_DEFAULT_PRNG_IMPL=rbg": cold({"JAX_DEFAULT_PRNG_IMPL": "rbg"}),
+        "fnnet train optim, cold, XLA_FLAGS=--xla_backend_optimization_level=0":
+            cold({"XLA_FLAGS": "--xla_backend_optimization_level=0"}),
+        "fnnet train optim, cold, XLA_FLAGS=--xla_llvm_disable_expensive_passes=true":
+            cold({"XLA_FLAGS": "--xla_llvm_disable_expensive_passes=true"}),
         "fnnet train optim, warm cache": lambda: timed(FNNET, {"FNNET_CACHE_DIR": str(warm)})[0],
         "python -c pass": imp("pass"),
         "import numpy": imp("import numpy"),
