@@ -168,6 +168,8 @@ def test_bench_command_smoke(tiny_run):
     assert torch_row["speedup_vs_torch_eager"]["runs"] == [1.0, 1.0]
     assert torch_row["torch_threads"] == doc["machine"]["torch_threads_chosen"]["tiny"] in (1, os.cpu_count())
     assert set(doc["workloads"]["tiny"]["torch_threads"]["tried"]) == {"1", str(os.cpu_count())}
+    numpy_row = next(r for r in doc["results"] if r["impl"] == "numpy")
+    assert numpy_row["blas_threads"] in (1, os.cpu_count()) and set(numpy_row["blas_threads_tried"]) == {"1", str(os.cpu_count())}
     assert doc["peak"]["n"] == 128 and "targets" not in doc
     assert "vs torch eager" in out and "spread" in out and "wanted" not in out  # targets only with --targets
     assert (folder / "b.png").read_bytes()[:4] == b"\x89PNG"

@@ -29,11 +29,12 @@ How a figure is made so that it survives a busy machine:
   printed and the run is marked "machine busy, not reliable"
   (``doc["reliable"] is False``; ``fnnet bench --strict`` then exits 1).
 
-Threads: XLA's CPU backend uses one thread per core (its Eigen pool) and
-NumPy's BLAS gets every core through ``threadpoolctl``. PyTorch gets what is
-faster for the workload: before timing, eager PyTorch runs with 1 thread and
-with every core, alternately, and the faster median wins; both medians are in
-the JSON and the choice is printed.
+Threads: XLA's CPU backend uses one thread per core (its Eigen pool).
+PyTorch, and NumPy's BLAS for the ``numpy`` implementation, get what is faster
+for the workload: before timing, each runs with 1 thread and with every core,
+alternately, and the faster median wins (on a busy machine an oversubscribed
+thread pool can be 10-100x slower); the medians are in the JSON and the choice
+is printed. The matmul peak gives every framework every core.
 """
 
 from __future__ import annotations
@@ -314,15 +315,30 @@ def prepare_torch(w: Workload, seed: int = 0, threads: int | None = None, compil
     return Prepared(run, compile_seconds, {"torch_threads": threads})
 
 
-def prepare_numpy(w: Workload, seed: int = 0, **_) -> Prepared:
+def prepare_numpy(w: Workload, seed: int = 0, rounds: int = 3, **_) -> Prepared:
+    """fnnet's NumPy lesson; BLAS threads the faster of 1 and every core (short runs, alternating), as for torch."""
+    from threadpoolctl import threadpool_limits
+
     from fnnet.train import fit
 
     # randn weights without bias: the gradient grows with batch x hidden, so scale the tutorial's lr down
     # to keep the larger workloads finite (the speed of the arithmetic does not depend on it)
     lr = 1e-6 * min(1.0, 0.3 * (64 * 100) / (w.sizes.batch * w.sizes.hidden))
-    run = lambda: fit("numpy", steps=w.steps, sizes=w.sizes, seed=seed, lr=lr, progress=False).run_seconds
-    run()  # warm-up
-    return Prepared(run)
+
+    def run_with(threads, steps=w.steps):
+        with threadpool_limits(threads):
+            return fit("numpy", steps=steps, sizes=w.sizes, seed=seed, lr=lr, progress=False).run_seconds
+
+    candidates = sorted({1, os.cpu_count() or 1})
+    tried = {k: [] for k in candidates}
+    for r in range(rounds + 1):  # the first round warms up
+        for k in candidates if r % 2 else candidates[::-1]:
+            seconds = run_with(k, min(w.steps, 100))
+            if r:
+                tried[k].append(seconds)
+    chosen = min(candidates, key=lambda k: statistics.median(tried[k]))
+    return Prepared(lambda: run_with(chosen), None,
+                    {"blas_threads": chosen, "blas_threads_tried": {str(k): summarize(v) for k, v in tried.items()}})
 
 
 PREPARERS: dict[str, Callable[..., Prepared]] = {

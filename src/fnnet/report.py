@@ -321,11 +321,15 @@ def bench_tables(doc: dict) -> str:
         tt = w.get("torch_threads")
         if tt:
             tried = ", ".join(f"{k}: {1e3 * v['median'] / tt['steps']:.3f}" for k, v in tt["tried"].items())
-            chosen.append(f"{name} {tt['threads']} (ms/step with {tried})")
+            chosen.append(f"torch on {name}: {tt['threads']} (ms/step with {tried})")
+    for r in doc["results"]:
+        if "blas_threads" in r:
+            tried = ", ".join(f"{k}: {1e3 * v['median'] / min(100, r['steps']):.3f}" for k, v in r["blas_threads_tried"].items())
+            chosen.append(f"NumPy BLAS on {r['workload']}: {r['blas_threads']} (ms/step with {tried})")
     out = [
         f"machine: {machine['cpus']} CPUs{load_text}; {machine.get('date', '')}",
-        f"threads: XLA {threads['xla_cpu']}, NumPy BLAS {blas}"
-        + (f"; torch, the faster of 1 and {machine['cpus']} per workload: " + "; ".join(chosen) if chosen else ""),
+        f"threads: XLA {threads['xla_cpu']}; the peak: all cores (NumPy BLAS {blas})"
+        + (f"; the faster of 1 and {machine['cpus']} threads: " + "; ".join(chosen) if chosen else ""),
         f"fp32 matmul peak ({peak['n']}x{peak['n']}): best {peak['gflops']:.0f} GFLOP/s (median jax "
         f"{peak['jax']['median']:.0f}, torch {peak['torch']['median']:.0f}, numpy {peak['numpy']['median']:.0f}); "
         f"{doc['repeats']} rounds, every item once per round, interleaved",
