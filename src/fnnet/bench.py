@@ -197,7 +197,8 @@ def prepare_ceiling(sizes: Sizes) -> tuple[Prepared, float]:
     import jax.numpy as jnp
 
     n, d, h, _ = sizes
-    iters = max(2, int(3e10 / (4.0 * n * d * h)))  # about 0.1 s of work per timed call
+    # about 0.1 s of work per timed call; capped so tiny shapes time their matmuls, not millions of loop steps
+    iters = max(2, min(10_000, int(3e10 / (4.0 * n * d * h))))
     x = jnp.asarray(np.random.default_rng(0).standard_normal((n, d)), jnp.float32)
     w0 = jnp.zeros((d, h), jnp.float32)
 
