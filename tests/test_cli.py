@@ -1,4 +1,5 @@
-"""The ``fnnet`` command, run as a user runs it: in a subprocess."""
+"""The ``fnnet`` command: through ``main(argv)`` in this process (the ``fnnet_cli`` fixture), and, for what
+only a real process shows (the console script, ``python -m``, the on-disk compile cache), in a subprocess."""
 
 import csv
 import json
@@ -16,33 +17,34 @@ TINY = ["--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3"]
 
 
 def run(*argv, cwd=None):
+    """A real ``python -m fnnet`` process."""
     return subprocess.run(
         [sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True, cwd=cwd, timeout=300,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
 
 
-def test_lessons_lists_the_eight_in_order():
-    out = run("lessons")
-    assert out.returncode == 0, out.stderr
-    rows = [line.split()[0] for line in out.stdout.splitlines()[2:]]
+def test_lessons_lists_the_eight_in_order(fnnet_cli):
+    code, out, err = fnnet_cli("lessons")
+    assert code == 0, err
+    rows = [line.split()[0] for line in out.splitlines()[2:]]
     assert rows == list(fnnet.LESSONS)
 
 
-def test_train_one_lesson_prints_its_row():
-    out = run("train", "nn", "--steps", "40", "--quiet", *TINY)
-    assert out.returncode == 0, out.stderr
-    header, _, row = out.stdout.splitlines()[:3]
+def test_train_one_lesson_prints_its_row(fnnet_cli):
+    code, out, err = fnnet_cli("train", "nn", "--steps", "40", "--quiet", *TINY)
+    assert code == 0, err
+    header, _, row = out.splitlines()[:3]
     assert header.split()[:3] == ["lesson", "optimizer", "lr"]
     assert row.split()[:3] == ["nn", "sgd-by-hand", "0.0001"]
-    assert out.stderr == ""
+    assert err == ""
 
 
-def test_train_all_writes_json_metrics_and_a_plot(tmp_path):
+def test_train_all_writes_json_metrics_and_a_plot(fnnet_cli, tmp_path):
     metrics, plot = tmp_path / "m.json", tmp_path / "curves.png"
-    out = run("train", "--steps", "20", *TINY, "--metrics", str(metrics), "--plot", str(plot))
-    assert out.returncode == 0, out.stderr
-    table = out.stdout.splitlines()
+    code, out, err = fnnet_cli("train", "--steps", "20", *TINY, "--metrics", str(metrics), "--plot", str(plot))
+    assert code == 0, err
+    table = out.splitlines()
     assert [line.split()[0] for line in table[2:10]] == list(fnnet.LESSONS)
     doc = json.loads(metrics.read_text())
     assert [r["lesson"] for r in doc["lessons"]] == list(fnnet.LESSONS)
@@ -54,11 +56,11 @@ def test_train_all_writes_json_metrics_and_a_plot(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "m.json"]  # no temporary files left
 
 
-def test_metrics_match_the_library_in_both_formats(tmp_path):
+def test_metrics_match_the_library_in_both_formats(fnnet_cli, tmp_path):
     as_json, as_csv = tmp_path / "m.json", tmp_path / "m.csv"
     for path in (as_json, as_csv):
-        out = run("train", "optim", "--steps", "30", "--seed", "4", *TINY, "--metrics", str(path), "--quiet")
-        assert out.returncode == 0, out.stderr
+        code, _, err = fnnet_cli("train", "optim", "--steps", "30", "--seed", "4", *TINY, "--metrics", str(path), "--quiet")
+        assert code == 0, err
     expected = fnnet.fit("optim", steps=30, seed=4, sizes=(8, 20, 10, 3)).losses
     doc = json.loads(as_json.read_text())
     assert set(doc) == {"lesson", "config", "losses", "compile_seconds", "run_seconds"}
@@ -71,12 +73,18 @@ def test_metrics_match_the_library_in_both_formats(tmp_path):
     np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected, rtol=1e-6)
 
 
-def test_python_dash_m_and_the_console_script_agree():
+def test_python_dash_m_and_the_console_script_agree(fnnet_cli):
+    """Real processes: ``python -m fnnet`` and the installed ``fnnet`` script print what ``main`` prints."""
     script = os.path.join(os.path.dirname(sys.executable), "fnnet")
     if not os.path.exists(script):
         pytest.skip("console script not installed next to this interpreter")
     out = subprocess.run([script, "lessons"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout == run("lessons").stdout
+    as_module = run("lessons")
+    assert out.returncode == 0 and as_module.returncode == 0, (out.stderr, as_module.stderr)
+    assert out.stdout == as_module.stdout == fnnet_cli("lessons")[1]
+    bad = run("train", "nope")  # a user error from a real process: one line, exit 2, no traceback
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1 and "unknown lesson 'nope'" in lines[0], bad.stderr
 
 
 def _user_errors(tmp):
@@ -135,24 +143,24 @@ def _unwritable_folder(tmp):
     pytest.skip("running as root with no unwritable folder to test against")
 
 
-def test_user_errors_exit_2_with_one_line_and_leave_no_file(tmp_path):
+def test_user_errors_exit_2_with_one_line_and_leave_no_file(fnnet_cli, tmp_path):
     (tmp_path / "adir.json").mkdir()
     (tmp_path / "locked").mkdir(mode=0o500)
     before = sorted(p.name for p in tmp_path.iterdir())
     for argv, message in _user_errors(tmp_path):
-        out = run(*argv)
-        lines = out.stderr.strip().splitlines()
-        assert out.returncode == 2, (argv, out.returncode, out.stderr)
-        assert len(lines) == 1 and message in lines[0] and lines[0].startswith("fnnet"), (argv, out.stderr)
-        assert "Traceback" not in out.stderr and out.stdout == ""
+        code, out, err = fnnet_cli(*argv)
+        lines = err.strip().splitlines()
+        assert code == 2, (argv, code, err)
+        assert len(lines) == 1 and message in lines[0] and lines[0].startswith("fnnet"), (argv, err)
+        assert "Traceback" not in err and out == ""
         assert sorted(p.name for p in tmp_path.iterdir()) == before, argv
 
 
-def test_divergence_exits_3_and_writes_nothing(tmp_path):
+def test_divergence_exits_3_and_writes_nothing(fnnet_cli, tmp_path):
     metrics = tmp_path / "m.json"
-    out = run("train", "nn", "--lr", "10", "--metrics", str(metrics), "--plot", str(tmp_path / "p.png"))
-    assert out.returncode == 3
-    lines = out.stderr.strip().splitlines()
+    code, _, err = fnnet_cli("train", "nn", "--lr", "10", "--metrics", str(metrics), "--plot", str(tmp_path / "p.png"))
+    assert code == 3
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and "diverged at step" in lines[0] and "learning rate 10" in lines[0]
     assert list(tmp_path.iterdir()) == []
 

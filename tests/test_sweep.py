@@ -1,9 +1,6 @@
 """fnnet sweep: every (lr, seed) pair in one compiled program, equal to running each alone."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -65,17 +62,15 @@ def test_bad_sweeps_are_config_errors(kwargs, message):
         sweep(kwargs.pop("lesson_id"), **kwargs)
 
 
-def test_sweep_command(tmp_path):
+def test_sweep_command(fnnet_cli, tmp_path):
     out_json, plot = tmp_path / "s.json", tmp_path / "s.png"
-    out = subprocess.run(
-        [sys.executable, "-m", "fnnet", "sweep", "custom_module", "--lr", "1e-4,3e-4,10", "--seeds", "2",
-         "--steps", "40", "--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3",
-         "--json", str(out_json), "--plot", str(plot)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "FNNET_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    assert out.returncode == 0, out.stderr
-    assert "6 runs of 40 steps in one program" in out.stdout
-    rows = {line.split()[0]: line for line in out.stdout.splitlines()[3:6]}
+    code, out, err = fnnet_cli(
+        "sweep", "custom_module", "--lr", "1e-4,3e-4,10", "--seeds", "2",
+        "--steps", "40", "--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3",
+        "--json", str(out_json), "--plot", str(plot))
+    assert code == 0, err
+    assert "6 runs of 40 steps in one program" in out
+    rows = {line.split()[0]: line for line in out.splitlines()[3:6]}
     assert "<- best" in rows["0.0003"] and "2/2" in rows["10"]
     doc = json.loads(out_json.read_text())
     assert doc["lrs"] == [1e-4, 3e-4, 10.0] and doc["seeds"] == [0, 1] and doc["best_lr"] == 3e-4

@@ -10,19 +10,36 @@ Adam) every implementation trains from the same start on the same data:
 * ``numpy``: fnnet's ``numpy`` lesson at the same sizes (NumPy float64, hand
   backward, SGD, no bias: the same matmuls, not the same optimizer).
 
-Compile time is measured once, apart; run time is the median of ``repeats``
-runs. In the same process the fp32 matmul peak is measured (the best of JAX,
-PyTorch and NumPy on square matrices), and each implementation is reported in
-ms/step, GFLOP/s, percent of that peak and speed-up over PyTorch eager.
+How a figure is made so that it survives a busy machine:
 
-Threads: every framework gets ``os.cpu_count()`` threads. PyTorch through
-``torch.set_num_threads``, NumPy's BLAS through ``threadpoolctl``, and XLA's
-CPU backend uses one thread per core by default (its Eigen pool); the JSON
-records what each reported.
+* Everything is prepared first (started, compiled, warmed up; compile time is
+  recorded apart), then timed in ``repeats`` *rounds*. A round runs every
+  timed item once, round-robin, in an order rotated from round to round:
+  every implementation of every workload, the fp32 matmul peak of each
+  framework, and each workload's shape ceiling. Load that comes and goes hits
+  all of them alike instead of whichever happened to run at the time.
+* Each figure is reported as min, median and spread ((max - min) / median) of
+  its rounds. A ratio (speed-up over PyTorch eager, whole process over the
+  PyTorch script) is taken within each round and then summarised, so both
+  sides of it saw the same moment of the machine.
+* Percent of peak divides the best GFLOP/s an implementation reached by the
+  best the machine reached on square matmuls. A figure above 100% means the
+  peak was measured in a bad moment: the peak is measured again (up to
+  ``PEAK_RETRIES`` more rounds); if the figure still exceeds 100%, it is not
+  printed and the run is marked "machine busy, not reliable"
+  (``doc["reliable"] is False``; ``fnnet bench --strict`` then exits 1).
+
+Threads: XLA's CPU backend uses one thread per core (its Eigen pool).
+PyTorch, and NumPy's BLAS for the ``numpy`` implementation, get what is faster
+for the workload: before timing, each runs with 1 thread and with every core,
+alternately, and the faster median wins (on a busy machine an oversubscribed
+thread pool can be 10-100x slower); the medians are in the JSON and the choice
+is printed. The matmul peak gives every framework every core.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import statistics
@@ -40,6 +57,8 @@ from fnnet.errors import ConfigError
 
 IMPLEMENTATIONS = ("fnnet", "jax-step", "torch", "torch.compile", "numpy")
 LESSON = "optim"  # the seed workload: two-layer net, Adam, lr 1e-4
+PEAK_N = 2048  # side of the square matmul whose GFLOP/s is "peak"
+PEAK_RETRIES = 3  # extra peak rounds before a figure above 100% marks the run unreliable
 
 
 class Workload(NamedTuple):
@@ -55,12 +74,16 @@ WORKLOADS = {
         Workload("seed", Sizes(64, 1000, 100, 10), 500, "the tutorial's: small matmuls, overhead-bound"),
         Workload("wide", Sizes(1024, 1000, 1000, 10), 50, "batch and hidden x10: mid-sized matmuls"),
         Workload("large", Sizes(8192, 1000, 4000, 10), 5, "batch x128, hidden x40: compute-bound"),
+        Workload("tiny", Sizes(8, 20, 10, 3), 20, "a smoke test of the benchmark itself (peak on 128x128)"),
     )
 }
 """Three points on the diagonal of batch 64/1024/8192 x hidden 100/1000/4000: they span the range
-from dispatch-bound to compute-bound; the full 9-point grid takes too long on a 2-core machine."""
+from dispatch-bound to compute-bound; the full 9-point grid takes too long on a 2-core machine.
+``tiny`` exists to test the benchmark; it measures nothing of interest."""
 
-TARGETS = {  # from the issue that asked for this benchmark
+DEFAULT_WORKLOADS = ("seed", "wide", "large")
+
+TARGETS = {  # from the issue that asked for this benchmark; printed only with --targets
     "seed_vs_torch": 4.0,  # fnnet >= 4x PyTorch eager on the seed workload
     "seed_peak": 0.70,  # fnnet >= 70% of peak on the seed workload
     "large_peak": 0.85,  # fnnet >= 85% of peak on the large workloads
@@ -84,6 +107,22 @@ def flops_per_step(sizes: Sizes) -> float:
     return float(4 * n * d * h + 6 * n * h * o)
 
 
+def summarize(samples: Sequence[float]) -> dict:
+    """min, median, max and spread ((max - min) / median) of repeated measurements, with the samples.
+
+    Examples:
+      >>> s = summarize([0.3, 0.1, 0.2])
+      >>> s["min"], s["median"], s["max"], round(s["spread"], 6)
+      (0.1, 0.2, 0.3, 1.0)
+    """
+    samples = [float(s) for s in samples]
+    if not samples:
+        raise ValueError("summarize needs at least one sample")
+    med = statistics.median(samples)
+    lo, hi = min(samples), max(samples)
+    return {"min": lo, "median": med, "max": hi, "spread": (hi - lo) / med if med else 0.0, "runs": samples}
+
+
 def _torch():
     from fnnet.torch_ref import require_torch
 
@@ -105,33 +144,48 @@ def set_threads(threads: int) -> dict:
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> dict:
-    """fp32 GFLOP/s of an n x n matmul in JAX, PyTorch and NumPy (median of ``repeats``); and the best."""
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class Prepared(NamedTuple):
+    """An item ready to be timed: ``run()`` returns the seconds of one timed execution."""
+
+    run: Callable[[], float]
+    compile_seconds: float | None = None
+    info: dict | None = None
+
+
+# ---------------------------------------------------------------- the machine: peak and shape ceilings
+
+
+def prepare_peak(n: int = PEAK_N) -> dict[str, Prepared]:
+    """One n x n fp32 matmul per framework (JAX, PyTorch, NumPy), warmed up; each run returns its seconds."""
     import jax
     import jax.numpy as jnp
 
     torch = _torch()
-    flops = 2.0 * n**3
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     ja, ta = jnp.asarray(a), torch.from_numpy(a)
     mm = jax.jit(jnp.matmul)
-    mm(ja, ja).block_until_ready()
-    runs = {
-        "jax": lambda: mm(ja, ja).block_until_ready(),
-        "torch": lambda: ta @ ta,
-        "numpy": lambda: a @ a,
-    }
-    result = {}
+    all_cores = os.cpu_count() or 1
+
+    def torch_mm():
+        torch.set_num_threads(all_cores)  # the peak is the machine's: every core
+        return ta @ ta
+
+    runs = {"jax": lambda: mm(ja, ja).block_until_ready(), "torch": torch_mm, "numpy": lambda: a @ a}
+    prepared = {}
     for name, fn in runs.items():
         fn()
-        result[name] = flops / _median_seconds(fn, repeats) / 1e9
-    result["peak"] = max(result.values())
-    result["n"] = n
-    return result
+        prepared[name] = Prepared(lambda fn=fn: _seconds(fn))
+    return prepared
 
 
-def shape_ceiling(sizes: Sizes, repeats: int = 5) -> float:
-    """GFLOP/s XLA reaches on the step's two big matmuls alone, at these sizes.
+def prepare_ceiling(sizes: Sizes) -> tuple[Prepared, float]:
+    """The step's two big matmuls alone in a compiled loop; returns the item and the FLOPs of one run.
 
     ``w <- w - eps * x.T @ (x @ w)`` in a compiled loop: the (N, D_in) @
     (D_in, H) forward product and the (D_in, N) @ (N, H) weight gradient, with
@@ -143,7 +197,8 @@ def shape_ceiling(sizes: Sizes, repeats: int = 5) -> float:
     import jax.numpy as jnp
 
     n, d, h, _ = sizes
-    iters = max(2, int(3e10 / (4.0 * n * d * h)))  # about 0.1 s of work per timed call
+    # about 0.1 s of work per timed call; capped so tiny shapes time their matmuls, not millions of loop steps
+    iters = max(2, min(10_000, int(3e10 / (4.0 * n * d * h))))
     x = jnp.asarray(np.random.default_rng(0).standard_normal((n, d)), jnp.float32)
     w0 = jnp.zeros((d, h), jnp.float32)
 
@@ -152,41 +207,10 @@ def shape_ceiling(sizes: Sizes, repeats: int = 5) -> float:
         return jax.lax.fori_loop(0, iters, lambda i, w: w - 1e-12 * (x.T @ (x @ w)), w)
 
     loop(w0).block_until_ready()
-    seconds = _median_seconds(lambda: loop(w0).block_until_ready(), repeats)
-    return 4.0 * n * d * h * iters / seconds / 1e9
+    return Prepared(lambda: _seconds(lambda: loop(w0).block_until_ready())), 4.0 * n * d * h * iters
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-@dataclasses.dataclass
-class Timing:
-    """One implementation on one workload."""
-
-    impl: str
-    workload: str
-    steps: int
-    compile_seconds: float | None
-    run_seconds: list  # one per repeat
-    flops_per_step: float
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(self.run_seconds)
-
-    @property
-    def ms_per_step(self) -> float:
-        return 1e3 * self.seconds / self.steps
-
-    @property
-    def gflops(self) -> float:
-        return self.flops_per_step * self.steps / self.seconds / 1e9
+# ---------------------------------------------------------------- the implementations
 
 
 def _start(sizes: Sizes, seed: int):
@@ -198,18 +222,18 @@ def _start(sizes: Sizes, seed: int):
     return model, x, y, from_torch(LESSON, model), x.numpy(), y.numpy()
 
 
-def time_fnnet(w: Workload, repeats: int, seed: int = 0) -> Timing:
+def prepare_fnnet(w: Workload, seed: int = 0, **_) -> Prepared:
     from fnnet.train import fit
 
     _, _, _, params, x, y = _start(w.sizes, seed)
     run = lambda: fit(LESSON, steps=w.steps, sizes=w.sizes, params=params, data=(x, y),
                       log_every=w.steps, seed=seed, progress=False)
     first = run()
-    runs = [run().run_seconds for _ in range(repeats)]
-    return Timing("fnnet", w.name, w.steps, first.compile_seconds, runs, flops_per_step(w.sizes))
+    run()  # warm-up
+    return Prepared(lambda: run().run_seconds, first.compile_seconds)
 
 
-def time_jax_step(w: Workload, repeats: int, seed: int = 0) -> Timing:
+def prepare_jax_step(w: Workload, seed: int = 0, **_) -> Prepared:
     import functools
 
     import jax
@@ -238,100 +262,170 @@ def time_jax_step(w: Workload, repeats: int, seed: int = 0) -> Timing:
         jax.block_until_ready((state, losses))
 
     run()
-    return Timing("jax-step", w.name, w.steps, compile_seconds, [_median_seconds(run, 1) for _ in range(repeats)],
-                  flops_per_step(w.sizes))
+    return Prepared(lambda: _seconds(run), compile_seconds)
 
 
-def time_torch(w: Workload, repeats: int, seed: int = 0, compiled: bool = False) -> Timing:
-    import copy
+def choose_torch_threads(w: Workload, seed: int = 0, rounds: int = 3) -> dict:
+    """Time eager PyTorch on ``w`` with 1 thread and with every core, alternately; the faster median wins.
 
+    Returns ``{"threads": chosen, "tried": {threads: summary of seconds per run}}``.
+    """
     from fnnet import torch_ref
 
     torch = _torch()
     model0, x, y, *_ = _start(w.sizes, seed)
-    lr = 1e-4
+    cores = os.cpu_count() or 1
+    candidates = sorted({1, cores})
+    steps = min(w.steps, 100)
+    times: dict[int, list] = {k: [] for k in candidates}
+    for r in range(rounds + 1):  # the first round warms up
+        for k in candidates if r % 2 else candidates[::-1]:
+            torch.set_num_threads(k)
+            seconds = torch_ref.run_optim(copy.deepcopy(model0), x, y, steps=steps, lr=1e-4).seconds
+            if r:
+                times[k].append(seconds)
+    tried = {k: summarize(v) for k, v in times.items()}
+    chosen = min(candidates, key=lambda k: tried[k]["median"])
+    return {"threads": chosen, "steps": steps, "tried": {str(k): v for k, v in tried.items()}}
+
+
+def prepare_torch(w: Workload, seed: int = 0, threads: int | None = None, compiled: bool = False) -> Prepared:
+    from fnnet import torch_ref
+
+    torch = _torch()
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    model0, x, y, *_ = _start(w.sizes, seed)
+    state0 = copy.deepcopy(model0.state_dict())
     compile_seconds = None
+    model = copy.deepcopy(model0)
+    runner = model
     if compiled:
         torch._dynamo.reset()
-        model = torch.compile(copy.deepcopy(model0))
+        runner = torch.compile(model)
         start = time.perf_counter()
-        torch_ref.run_optim(model, x, y, steps=2, lr=lr)  # traces and compiles forward and backward
+        torch_ref.run_optim(runner, x, y, steps=2, lr=1e-4)  # traces and compiles forward and backward
         compile_seconds = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats + 1):  # the first is a warm-up
-        model = copy.deepcopy(model0)
-        if compiled:
-            model = torch.compile(model)
-        runs.append(torch_ref.run_optim(model, x, y, steps=w.steps, lr=lr).seconds)
-    name = "torch.compile" if compiled else "torch"
-    return Timing(name, w.name, w.steps, compile_seconds, runs[1:], flops_per_step(w.sizes))
+
+    def run():
+        torch.set_num_threads(threads)  # other items of the round may have changed it
+        model.load_state_dict(state0)  # the same start each run; the compiled graph stays valid
+        return torch_ref.run_optim(runner, x, y, steps=w.steps, lr=1e-4).seconds
+
+    run()  # warm-up
+    return Prepared(run, compile_seconds, {"torch_threads": threads})
 
 
-def time_numpy(w: Workload, repeats: int, seed: int = 0) -> Timing:
+def prepare_numpy(w: Workload, seed: int = 0, rounds: int = 3, **_) -> Prepared:
+    """fnnet's NumPy lesson; BLAS threads the faster of 1 and every core (short runs, alternating), as for torch."""
+    from threadpoolctl import threadpool_limits
+
     from fnnet.train import fit
 
     # randn weights without bias: the gradient grows with batch x hidden, so scale the tutorial's lr down
     # to keep the larger workloads finite (the speed of the arithmetic does not depend on it)
     lr = 1e-6 * min(1.0, 0.3 * (64 * 100) / (w.sizes.batch * w.sizes.hidden))
-    runs = [fit("numpy", steps=w.steps, sizes=w.sizes, seed=seed, lr=lr, progress=False).run_seconds
-            for _ in range(repeats + 1)]
-    return Timing("numpy", w.name, w.steps, None, runs[1:], flops_per_step(w.sizes))
+
+    def run_with(threads, steps=w.steps):
+        with threadpool_limits(threads):
+            return fit("numpy", steps=steps, sizes=w.sizes, seed=seed, lr=lr, progress=False).run_seconds
+
+    candidates = sorted({1, os.cpu_count() or 1})
+    tried = {k: [] for k in candidates}
+    for r in range(rounds + 1):  # the first round warms up
+        for k in candidates if r % 2 else candidates[::-1]:
+            seconds = run_with(k, min(w.steps, 100))
+            if r:
+                tried[k].append(seconds)
+    chosen = min(candidates, key=lambda k: statistics.median(tried[k]))
+    return Prepared(lambda: run_with(chosen), None,
+                    {"blas_threads": chosen, "blas_threads_tried": {str(k): summarize(v) for k, v in tried.items()}})
 
 
-TIMERS: dict[str, Callable[..., Timing]] = {
-    "fnnet": time_fnnet,
-    "jax-step": time_jax_step,
-    "torch": time_torch,
-    "torch.compile": lambda w, repeats, seed=0: time_torch(w, repeats, seed, compiled=True),
-    "numpy": time_numpy,
+PREPARERS: dict[str, Callable[..., Prepared]] = {
+    "fnnet": prepare_fnnet,
+    "jax-step": prepare_jax_step,
+    "torch": prepare_torch,
+    "torch.compile": lambda w, seed=0, threads=None: prepare_torch(w, seed, threads, compiled=True),
+    "numpy": prepare_numpy,
 }
 
 
-def time_processes(repeats: int = 5) -> dict:
-    """Wall time of whole processes: the seed's PyTorch script, and ``fnnet train optim`` cold and warm.
+def run_rounds(items: dict, repeats: int, log: Callable[[str], None] = lambda line: None) -> dict[object, list]:
+    """Time every item once per round, round-robin, the order rotated by one each round; seconds per item."""
+    names = list(items)
+    times: dict[object, list] = {name: [] for name in names}
+    for r in range(repeats):
+        log(f"round {r + 1} of {repeats}")
+        shift = r % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            times[name].append(items[name].run())
+    return times
 
-    Cold: ``--no-compile-cache`` (everything compiled in the process). Warm: the
-    persistent compilation cache filled by an earlier run, as on a user's second run.
+
+# ---------------------------------------------------------------- whole processes
+
+
+def time_processes(repeats: int = 5, log: Callable[[str], None] = lambda line: None) -> dict:
+    """Wall time of whole processes, interleaved: the seed's PyTorch script and ``fnnet train optim`` cold and warm.
+
+    Cold: a new, empty compilation cache folder for every run, as on a user's
+    first run (the run compiles everything and writes the cache). Warm: a cache
+    filled by an earlier run, as on a user's second run. The three commands run
+    once per round in rotated order; each ratio to the script is taken within
+    a round.
     """
     script = Path(__file__).with_name("_seed_optim_torch.py")
     fnnet = [sys.executable, "-m", "fnnet", "train", "optim", "--quiet"]
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "FNNET_CACHE_DIR": cache}
-        commands = {
-            "torch script": [sys.executable, str(script)],
-            "fnnet train optim (cold)": fnnet + ["--no-compile-cache"],
-            "fnnet train optim (warm cache)": fnnet,
-        }
-        subprocess.run(fnnet, env=env, stdout=subprocess.DEVNULL, check=True)  # fill the cache
-        result = {}
-        for name, argv in commands.items():
-            def run(argv=argv):
+    with tempfile.TemporaryDirectory() as scratch:
+        warm_cache = Path(scratch) / "warm"
+        fresh = iter(range(10**6))
+
+        def command(argv, cache=None):
+            def run():
+                folder = cache or Path(scratch) / f"cold-{next(fresh)}"  # an empty one each time
+                env = {**os.environ, "FNNET_CACHE_DIR": str(folder)}
+                start = time.perf_counter()
                 subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+                return time.perf_counter() - start
+            return Prepared(run)
 
-            run()  # warm the file system cache
-            result[name] = _median_seconds(run, repeats)
-    base = result["torch script"]
-    return {name: {"seconds": s, "ratio_to_torch_script": s / base} for name, s in result.items()}
+        items = {
+            "torch script": command([sys.executable, str(script)]),
+            "fnnet train optim (cold)": command(fnnet),
+            "fnnet train optim (warm cache)": command(fnnet, warm_cache),
+        }
+        for item in items.values():
+            item.run()  # fills the warm cache, and the file system's cache for every command
+        times = run_rounds(items, repeats, lambda line: log(f"whole processes: {line}"))
+    base = times["torch script"]
+    return {name: {"seconds": summarize(t), "ratio_to_torch_script": summarize([a / b for a, b in zip(t, base)])}
+            for name, t in times.items()}
 
 
-def time_sweep(runs: int = 64, steps: int = 100, repeats: int = 5, seed: int = 0) -> dict:
+# ---------------------------------------------------------------- the sweep
+
+
+def prepare_sweep(runs: int = 64, steps: int = 100, seed: int = 0, torch_threads: int | None = None) -> tuple[dict, dict]:
     """``runs`` training runs of the seed workload: one vmapped program vs one after another (fnnet, PyTorch)."""
     from fnnet import torch_ref
     from fnnet.sweep import sweep
     from fnnet.train import fit
 
+    torch = _torch()
     sizes = WORKLOADS["seed"].sizes
     seeds = 8
-    lrs = [1e-4 * (1 + i) for i in range(runs // seeds)]
+    lrs = [1e-4 * (1 + i) for i in range(max(1, runs // seeds))]
     flops = flops_per_step(sizes) * steps * len(lrs) * seeds
     first = sweep(LESSON, lrs, seeds, steps=steps, sizes=sizes)
-    vmapped = [sweep(LESSON, lrs, seeds, steps=steps, sizes=sizes).run_seconds for _ in range(repeats)]
+    threads = torch_threads or os.cpu_count() or 1
 
     def one_by_one_fnnet():
         return sum(fit(LESSON, lr=lr, seed=s, steps=steps, sizes=sizes, log_every=steps, progress=False).run_seconds
                    for lr in lrs for s in range(seeds))
 
     def one_by_one_torch():
+        torch.set_num_threads(threads)
         total = 0.0
         for lr in lrs:
             for s in range(seeds):
@@ -340,98 +434,183 @@ def time_sweep(runs: int = 64, steps: int = 100, repeats: int = 5, seed: int = 0
         return total
 
     one_by_one_fnnet()
-    sequential = [one_by_one_fnnet() for _ in range(repeats)]
-    torch_seq = [one_by_one_torch() for _ in range(repeats)]
-    out = {}
-    for name, times, compile_s in (("fnnet sweep (vmapped)", vmapped, first.compile_seconds),
-                                   ("fnnet fit, one after another", sequential, None),
-                                   ("torch, one after another", torch_seq, None)):
-        med = statistics.median(times)
-        out[name] = {"seconds": med, "gflops": flops / med / 1e9, "compile_seconds": compile_s, "runs": times}
-    return {"runs": len(lrs) * seeds, "steps": steps, "flops": flops, "results": out}
+    items = {
+        "fnnet sweep (vmapped)": Prepared(lambda: sweep(LESSON, lrs, seeds, steps=steps, sizes=sizes).run_seconds,
+                                          first.compile_seconds),
+        "fnnet fit, one after another": Prepared(one_by_one_fnnet),
+        "torch, one after another": Prepared(one_by_one_torch, None, {"torch_threads": threads}),
+    }
+    return items, {"runs": len(lrs) * seeds, "steps": steps, "flops": flops}
 
 
-def run_bench(workloads: Sequence[str] = tuple(WORKLOADS), impls: Sequence[str] = IMPLEMENTATIONS,
-              repeats: int = 5, processes: bool = True, sweep: bool = True,
-              log: Callable[[str], None] = lambda line: None) -> dict:
-    """Run the benchmark and return everything it measured as a JSON-ready dict."""
-    unknown = [w for w in workloads if w not in WORKLOADS] + [i for i in impls if i not in TIMERS]
+# ---------------------------------------------------------------- the whole benchmark
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def run_bench(workloads: Sequence[str] = DEFAULT_WORKLOADS, impls: Sequence[str] = IMPLEMENTATIONS,
+              repeats: int = 5, processes: bool = True, sweep: bool = True, peak_n: int | None = None,
+              sweep_runs: int = 64, log: Callable[[str], None] = lambda line: None) -> dict:
+    """Run the benchmark and return everything it measured as a JSON-ready dict.
+
+    ``peak_n`` is the side of the peak's square matmul (default 2048; 128 when
+    the only workload is ``tiny``).
+    """
+    unknown = [w for w in workloads if w not in WORKLOADS] + [i for i in impls if i not in PREPARERS]
     if unknown:
         raise ConfigError(f"unknown workload or implementation: {', '.join(unknown)}; "
-                          f"workloads: {', '.join(WORKLOADS)}; implementations: {', '.join(TIMERS)}")
-    if repeats < 1:
+                          f"workloads: {', '.join(WORKLOADS)}; implementations: {', '.join(PREPARERS)}")
+    if not workloads or not impls:
+        raise ConfigError("bench needs at least one workload and one implementation")
+    if not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats must be a positive integer, got {repeats}")
     import jax
 
-    threads = set_threads(os.cpu_count() or 1)
-    log("measuring the fp32 matmul peak")
-    peak = matmul_peak()
+    if peak_n is None:
+        peak_n = 128 if set(workloads) == {"tiny"} else PEAK_N
+    load_before = _load()
+    cores = os.cpu_count() or 1
+    threads = set_threads(cores)
+    log(f"preparing the fp32 matmul peak ({peak_n}x{peak_n})")
+    items: dict[tuple, Prepared] = {("peak", name): p for name, p in prepare_peak(peak_n).items()}
+    ceiling_flops, torch_choice = {}, {}
+    for name in workloads:
+        w = WORKLOADS[name]
+        items[("ceiling", name)], ceiling_flops[name] = prepare_ceiling(w.sizes)
+        if any(i.startswith("torch") for i in impls):
+            log(f"{name}: choosing torch threads (1 or {cores})")
+            torch_choice[name] = choose_torch_threads(w)
+        for impl in impls:
+            log(f"{name}: preparing {impl}")
+            kwargs = {"threads": torch_choice[name]["threads"]} if impl.startswith("torch") else {}
+            items[(name, impl)] = PREPARERS[impl](w, **kwargs)
+        set_threads(cores)
+    sweep_meta = None
+    if sweep:
+        log("preparing the sweep")
+        seed_threads = torch_choice.get("seed", {}).get("threads")
+        sweep_items, sweep_meta = prepare_sweep(runs=sweep_runs, torch_threads=seed_threads)
+        items.update({("sweep", name): p for name, p in sweep_items.items()})
+    times = run_rounds(items, repeats, log)
+
+    peak_samples = {name: [2.0 * peak_n**3 / s / 1e9 for s in times[("peak", name)]] for name in ("jax", "torch", "numpy")}
+
+    def best_peak():
+        return max(max(v) for v in peak_samples.values())
+
     rows = []
     for name in workloads:
         w = WORKLOADS[name]
+        flops = flops_per_step(w.sizes)
+        eager = times.get((name, "torch"))
+        ceiling = summarize([ceiling_flops[name] / s / 1e9 for s in times[("ceiling", name)]])
         for impl in impls:
-            log(f"{name}: {impl}")
-            t = TIMERS[impl](w, repeats)
-            rows.append(t)
-    eager = {t.workload: t.ms_per_step for t in rows if t.impl == "torch"}
-    log("measuring the matmul ceiling of each workload's shapes")
-    ceilings = {name: shape_ceiling(WORKLOADS[name].sizes) for name in workloads}
+            t, prepared = times[(name, impl)], items[(name, impl)]
+            ms = summarize([1e3 * s / w.steps for s in t])
+            rows.append({
+                "workload": name, "impl": impl, "steps": w.steps, "compile_seconds": prepared.compile_seconds,
+                "ms_per_step": ms, "gflops": summarize([flops * w.steps / s / 1e9 for s in t]),
+                "speedup_vs_torch_eager": None if eager is None else summarize([e / s for e, s in zip(eager, t)]),
+                "percent_of_shape_ceiling": 100 * flops / (ms["min"] / 1e3) / 1e9 / ceiling["max"],
+                **(prepared.info or {}),
+            })
+
+    sweep_doc = None
+    if sweep:
+        results = {}
+        for name in sweep_items:
+            t = times[("sweep", name)]
+            results[name] = {"seconds": summarize(t), "gflops": summarize([sweep_meta["flops"] / s / 1e9 for s in t]),
+                             "compile_seconds": items[("sweep", name)].compile_seconds,
+                             **(items[("sweep", name)].info or {})}
+        sweep_doc = {**sweep_meta, "results": results}
+
+    def figures():  # (label, best GFLOP/s) of everything reported as a percent of peak
+        yield from ((f"{r['workload']} {r['impl']}", r["gflops"]["max"]) for r in rows)
+        if sweep_doc:
+            yield from ((f"sweep: {n}", r["gflops"]["max"]) for n, r in sweep_doc["results"].items())
+
+    for retry in range(PEAK_RETRIES):  # a figure above the peak: the peak was measured in a bad moment
+        if all(g <= best_peak() for _, g in figures()):
+            break
+        log(f"a figure exceeds the measured peak; measuring the peak again ({retry + 1} of {PEAK_RETRIES})")
+        extra = run_rounds({k: v for k, v in items.items() if k[0] == "peak"}, 1)
+        for (_, name), s in extra.items():
+            peak_samples[name].append(2.0 * peak_n**3 / s[0] / 1e9)
+    peak = best_peak()
+    busy = [f"{label} ran faster than the measured peak" for label, g in figures() if g > peak]
+    for r in rows:
+        r["percent_of_peak"] = 100 * r["gflops"]["max"] / peak
+    if sweep_doc:
+        for r in sweep_doc["results"].values():
+            r["percent_of_peak"] = 100 * r["gflops"]["max"] / peak
+
     doc = {
-        "machine": {"cpus": os.cpu_count(), "jax": jax.__version__, "jax_backend": jax.default_backend(),
-                    "torch": _torch().__version__, "numpy": np.__version__, "threads": threads},
-        "peak": peak,
+        "machine": {"cpus": cores, "jax": jax.__version__, "jax_backend": jax.default_backend(),
+                    "torch": _torch().__version__, "numpy": np.__version__, "threads": threads,
+                    "torch_threads_chosen": {n: c["threads"] for n, c in torch_choice.items()},
+                    "load_average_1m": {"before": load_before, "after": _load()},
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+        "peak": {"n": peak_n, "gflops": peak, **{name: summarize(v) for name, v in peak_samples.items()}},
         "workloads": {n: {"sizes": WORKLOADS[n].sizes._asdict(), "steps": WORKLOADS[n].steps, "why": WORKLOADS[n].why,
                           "flops_per_step": flops_per_step(WORKLOADS[n].sizes),
-                          "matmul_ceiling_gflops": ceilings[n]} for n in workloads},
-        "results": [
-            {"workload": t.workload, "impl": t.impl, "steps": t.steps, "compile_seconds": t.compile_seconds,
-             "run_seconds": t.run_seconds, "median_seconds": t.seconds, "ms_per_step": t.ms_per_step,
-             "gflops": t.gflops, "percent_of_peak": 100 * t.gflops / peak["peak"],
-             "percent_of_shape_ceiling": 100 * t.gflops / ceilings[t.workload],
-             "speedup_vs_torch_eager": eager[t.workload] / t.ms_per_step if t.workload in eager else None}
-            for t in rows
-        ],
+                          "matmul_ceiling_gflops": summarize([ceiling_flops[n] / s / 1e9 for s in times[("ceiling", n)]]),
+                          **({"torch_threads": torch_choice[n]} if n in torch_choice else {})} for n in workloads},
+        "results": rows,
         "repeats": repeats,
     }
+    if sweep_doc:
+        doc["sweep"] = sweep_doc
     if processes:
         log("timing whole processes")
-        doc["processes"] = time_processes(repeats)
-    if sweep:
-        log("timing 64 runs: vmapped against one after another")
-        doc["sweep"] = time_sweep(repeats=repeats)
-        for r in doc["sweep"]["results"].values():
-            r["percent_of_peak"] = 100 * r["gflops"] / peak["peak"]
-    doc["targets"] = check_targets(doc)
+        doc["processes"] = time_processes(repeats, log)
+    doc["reliable"] = not busy
+    doc["busy"] = busy
     return doc
 
 
 def check_targets(doc: dict) -> list[dict]:
-    """The issue's targets against what was measured (present only for what was run)."""
+    """The issue's targets against what was measured (present only for what was run).
+
+    Speed figures are judged on their medians; a figure above the peak (an
+    unreliable run) never counts as met.
+    """
     def result(workload, impl):
         return next((r for r in doc["results"] if r["workload"] == workload and r["impl"] == impl), None)
 
+    def median(v):
+        return v["median"] if isinstance(v, dict) else v
+
     checks = []
     seed = result("seed", "fnnet")
-    if seed and seed["speedup_vs_torch_eager"] is not None:
-        checks.append(("seed: fnnet vs PyTorch eager", f">= {TARGETS['seed_vs_torch']:g}x",
-                       seed["speedup_vs_torch_eager"], seed["speedup_vs_torch_eager"] >= TARGETS["seed_vs_torch"]))
+    if seed and seed.get("speedup_vs_torch_eager") is not None:
+        got = median(seed["speedup_vs_torch_eager"])
+        checks.append(("seed: fnnet vs PyTorch eager", f">= {TARGETS['seed_vs_torch']:g}x", got,
+                       got >= TARGETS["seed_vs_torch"]))
     if seed:
-        checks.append(("seed: fnnet % of peak", f">= {100 * TARGETS['seed_peak']:g}%", seed["percent_of_peak"],
-                       seed["percent_of_peak"] >= 100 * TARGETS["seed_peak"]))
+        pct = seed["percent_of_peak"]
+        checks.append(("seed: fnnet % of peak", f">= {100 * TARGETS['seed_peak']:g}%", pct,
+                       100 * TARGETS["seed_peak"] <= pct <= 100))
         checks.append(("seed: compile seconds", f"<= {TARGETS['seed_compile_s']:g}", seed["compile_seconds"],
                        seed["compile_seconds"] <= TARGETS["seed_compile_s"]))
     for name in ("wide", "large"):
         r = result(name, "fnnet")
         if r:
-            checks.append((f"{name}: fnnet % of peak", f">= {100 * TARGETS['large_peak']:g}%", r["percent_of_peak"],
-                           r["percent_of_peak"] >= 100 * TARGETS["large_peak"]))
+            pct = r["percent_of_peak"]
+            checks.append((f"{name}: fnnet % of peak", f">= {100 * TARGETS['large_peak']:g}%", pct,
+                           100 * TARGETS["large_peak"] <= pct <= 100))
     if "processes" in doc:
         for name in ("fnnet train optim (cold)", "fnnet train optim (warm cache)"):
-            ratio = doc["processes"][name]["ratio_to_torch_script"]
+            ratio = median(doc["processes"][name]["ratio_to_torch_script"])
             checks.append((f"{name} / torch script", f"<= {TARGETS['process_ratio']:g}", ratio,
                            ratio <= TARGETS["process_ratio"]))
     if "sweep" in doc:
         pct = doc["sweep"]["results"]["fnnet sweep (vmapped)"]["percent_of_peak"]
         checks.append(("sweep (64 runs vmapped) % of peak", f">= {100 * TARGETS['sweep_peak']:g}%", pct,
-                       pct >= 100 * TARGETS["sweep_peak"]))
+                       100 * TARGETS["sweep_peak"] <= pct <= 100))
     return [{"target": t, "wanted": want, "measured": got, "met": bool(met)} for t, want, got, met in checks]

@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--steps", type=_positive_int, help="training steps (default 500)")
     _add_run_options(compare)
     compare.add_argument("--x64", action="store_true", help="compare in float64 instead of float32")
+    compare.add_argument("--repeats", type=_non_negative_int, default=3, metavar="K",
+                         help="timed rounds of both sides after the parity run, interleaved; torch with 1 thread "
+                              "and with every core, the faster reported (default 3; 0: the parity run's time)")
     compare.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
                          help="scale fnnet's starting weights by 1+EPS, to watch the check fail (default 0)")
     compare.add_argument("--json", metavar="PATH", help="write every comparison to PATH.json")
@@ -148,16 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="time fnnet against PyTorch, torch.compile and NumPy, and against the machine's peak",
-        description="Benchmark the seed workload (two-layer net, Adam) and grown ones: compile time apart, "
-                    "medians of repeats, every framework on all cores. Needs PyTorch. Takes a few minutes.",
+        description="Benchmark the seed workload (two-layer net, Adam) and grown ones: compile time apart; "
+                    "every implementation, the matmul peak and the shape ceilings timed once per round, "
+                    "interleaved; min, median and spread of the rounds. Needs PyTorch. Takes a few minutes.",
     )
     bench.add_argument("--workloads", type=_name_list, default="seed,wide,large", metavar="A,B",
-                       help="of: seed, wide, large (default all)")
+                       help="of: seed, wide, large, tiny (default seed,wide,large; tiny is a smoke test)")
     bench.add_argument("--impls", type=_name_list, default="fnnet,jax-step,torch,torch.compile,numpy",
                        metavar="A,B", help="of: fnnet, jax-step, torch, torch.compile, numpy (default all)")
-    bench.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats, median reported (default 5)")
+    bench.add_argument("--repeats", type=_positive_int, default=5, help="timed rounds (default 5)")
     bench.add_argument("--no-processes", action="store_true", help="skip the whole-process timings")
     bench.add_argument("--no-sweep", action="store_true", help="skip the 64-run sweep timings")
+    bench.add_argument("--targets", action="store_true", help="also judge the results against the project's targets")
+    bench.add_argument("--strict", action="store_true",
+                       help="exit 1 when the machine was too busy for the figures to be reliable")
     bench.add_argument("--json", metavar="PATH", default="fnnet-bench.json", help="(default fnnet-bench.json)")
     bench.add_argument("--plot", metavar="PATH", default="fnnet-bench.png", help="(default fnnet-bench.png)")
     for command in (train, compare, sweep):
@@ -342,7 +349,7 @@ def _compare(args) -> int:
     checks = []
     for lesson_id in ids:
         checks.append(check(lesson_id, steps=args.steps, seed=args.seed, sizes=_sizes(args),
-                            perturb=args.perturb, x64=args.x64))
+                            perturb=args.perturb, x64=args.x64, repeats=args.repeats))
         if not sys.stderr.isatty():
             continue
         print(f"compared {lesson_id}: {checks[-1].verdict}", file=sys.stderr)
@@ -397,10 +404,17 @@ def _bench(args) -> int:
 
     doc = run_bench(workloads, impls, repeats=args.repeats, processes=not args.no_processes,
                     sweep=not args.no_sweep, log=lambda line: print(f"bench: {line}", file=sys.stderr))
+    if args.targets:
+        from fnnet.bench import check_targets
+
+        doc["targets"] = check_targets(doc)
     print(report.bench_tables(doc))
     report.write_json(out_json, doc)
     report.write_bench_plot(plot, doc)
     print(f"results written to {out_json} and {plot}")
+    if args.strict and not doc["reliable"]:
+        print("fnnet bench: machine busy, figures not reliable (--strict)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -34,8 +34,10 @@ Needs PyTorch (``pip install -e ".[compare]"``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
+import statistics
 from typing import Any, Mapping
 
 import jax
@@ -194,11 +196,14 @@ class Comparison:
     jax_losses: np.ndarray
     torch_grads: dict  # step-0 gradients by torch parameter name
     jax_grads: dict  # the same names and layout
-    torch_seconds: float
-    jax_seconds: float  # run time, compile excluded
+    torch_seconds: float  # median over the timed runs (the parity run alone when there are none)
+    jax_seconds: float  # run time, compile excluded; median as above
     jax_compile_seconds: float
     torch_threads: int
     dtype: str = "float32"
+    torch_runs: tuple = ()  # seconds of each timed run, with torch_threads threads
+    jax_runs: tuple = ()
+    torch_threads_tried: dict = dataclasses.field(default_factory=dict)  # threads -> seconds of short runs
 
     @property
     def loss_diff(self) -> float:
@@ -237,13 +242,17 @@ class Comparison:
                            "loss_floor": LOSS_FLOOR},
             "torch_ms_per_step": 1e3 * self.torch_seconds / self.steps,
             "jax_ms_per_step": 1e3 * self.jax_seconds / self.steps,
+            "torch_ms_per_step_runs": [1e3 * s / self.steps for s in self.torch_runs],
+            "jax_ms_per_step_runs": [1e3 * s / self.steps for s in self.jax_runs],
+            "torch_threads_tried_seconds": {str(k): list(v) for k, v in self.torch_threads_tried.items()},
             "jax_compile_seconds": self.jax_compile_seconds, "torch_threads": self.torch_threads,
             "torch_losses": self.torch_losses.tolist(), "jax_losses": self.jax_losses.tolist(),
         }
 
 
 def compare(
-    lesson_id: str, *, steps: int | None = None, seed: int = 0, sizes=None, perturb: float = 0.0, x64: bool = False
+    lesson_id: str, *, steps: int | None = None, seed: int = 0, sizes=None, perturb: float = 0.0, x64: bool = False,
+    repeats: int = 0,
 ) -> Comparison:
     """Train ``lesson_id`` in PyTorch and in fnnet from the same weights and data, and compare.
 
@@ -259,6 +268,11 @@ def compare(
       perturb: scale fnnet's starting weights by ``1 + perturb``, to see the
         check fail (0 for a real comparison).
       x64: run both sides in float64 instead of the tutorial's float32.
+      repeats: timed rounds after the parity run (0: report the parity run's
+        time, run with one torch and one BLAS thread). PyTorch's thread count
+        (and BLAS's, for the numpy lesson) is first chosen as the faster of 1
+        and every core on short runs; then each round runs PyTorch and fnnet
+        once, alternating which goes first; ms/step is the median of the rounds.
 
     Examples:
       >>> c = compare("autograd", steps=20, sizes=(8, 20, 10, 3))
@@ -275,7 +289,14 @@ def compare(
     torch = _torch()
     from fnnet import torch_ref
 
-    threads = os.cpu_count() or 1  # XLA's CPU backend uses every core; give torch the same
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
+        raise ConfigError(f"repeats must be a non-negative integer, got {repeats!r}")
+    # The parity run gives torch and NumPy's BLAS one thread: at the tutorial's sizes more do not help, and on
+    # a busy machine oversubscribed threads made a run 10-100x slower. The timed rounds choose between 1 and all.
+    from threadpoolctl import threadpool_limits
+
+    cores = os.cpu_count() or 1
+    threads = 1
     torch.set_num_threads(threads)
     start, x, y = torch_ref.initial(lesson.id, sizes, seed)
     if x64 and lesson.id != "numpy":  # the numpy lesson is float64 already
@@ -289,12 +310,45 @@ def compare(
     with jax.enable_x64(x64):
         depths = depth_schedule(seed, steps) if lesson.id == "control_flow" else None
         extra = {"depths": depths} if depths is not None else {}
-        ref = torch_ref.RUNS[lesson.id](start, x, y, steps=steps, lr=lesson.lr, **extra)
-        ours = fit(
+        start0 = copy.deepcopy(start)  # the reference trains `start` in place
+        run_ours = lambda: fit(
             lesson.id, steps=steps, seed=seed, sizes=sizes, params=params, data=(x_np, y_np),
             progress=False, dtype="float64" if x64 else "float32",
         )
-        return from_runs(lesson.id, ref, ours, params, (x_np, y_np), seed=seed, threads=threads)
+        with threadpool_limits(threads):
+            ref = torch_ref.RUNS[lesson.id](start, x, y, steps=steps, lr=lesson.lr, **extra)
+            ours = run_ours()
+        result = from_runs(lesson.id, ref, ours, params, (x_np, y_np), seed=seed, threads=threads)
+        if not repeats:
+            return result
+
+        def run_ref(k, n=steps):
+            torch.set_num_threads(k)
+            with threadpool_limits(k):  # the numpy lesson's reference is NumPy
+                return torch_ref.RUNS[lesson.id](copy.deepcopy(start0), x, y, steps=n, lr=lesson.lr, **extra).seconds
+
+        def run_jax():
+            with threadpool_limits(best):  # XLA keeps its own pool; this is for the numpy lesson's BLAS
+                return run_ours().run_seconds
+
+        # threads: the faster of 1 and every core, on short runs (oversubscribed torch threads on a busy
+        # machine can be 100x slower, so the long runs are spent only on the winner)
+        short = min(steps, 50)
+        tried = {k: [] for k in sorted({1, cores})}
+        for r in range(3):
+            for k in (list(tried) if r % 2 else list(tried)[::-1]):
+                tried[k].append(run_ref(k, short))
+        best = min(tried, key=lambda k: statistics.median(tried[k][1:]))  # the first round warms up
+        torch_runs, jax_runs = [], []
+        for r in range(repeats):
+            pair = [lambda: torch_runs.append(run_ref(best)), lambda: jax_runs.append(run_jax())]
+            for run in pair if r % 2 == 0 else pair[::-1]:
+                run()
+        torch.set_num_threads(threads)  # as the parity run left it
+        return dataclasses.replace(
+            result, torch_seconds=statistics.median(torch_runs), jax_seconds=statistics.median(jax_runs),
+            torch_threads=best, torch_runs=tuple(torch_runs), jax_runs=tuple(jax_runs),
+            torch_threads_tried={k: tuple(v[1:]) for k, v in tried.items()})
 
 
 def start_gradients(lesson_id: str, params, data, *, seed: int = 0, dtype: str | None = None) -> dict:
@@ -357,7 +411,7 @@ class Check:
         return doc
 
 
-def check(lesson_id: str, *, x64: bool = False, **kwargs) -> Check:
+def check(lesson_id: str, *, x64: bool = False, repeats: int = 0, **kwargs) -> Check:
     """Compare a lesson in float32; if only its curves drift apart, settle it in float64.
 
     With ``x64=True`` the comparison is made in float64 alone.
@@ -366,10 +420,10 @@ def check(lesson_id: str, *, x64: bool = False, **kwargs) -> Check:
       >>> check("tensors", steps=10, sizes=(8, 20, 10, 3)).verdict
       'ok'
     """
-    first = compare(lesson_id, x64=x64, **kwargs)
+    first = compare(lesson_id, x64=x64, repeats=repeats, **kwargs)
     if first.ok or x64 or first.dtype == "float64" or not first.grads_ok:
         return Check(first)
-    return Check(first, compare(lesson_id, x64=True, **kwargs))
+    return Check(first, compare(lesson_id, x64=True, **kwargs))  # the verdict only: not timed again
 
 
 def check_all(lesson_ids=None, **kwargs) -> list[Check]:

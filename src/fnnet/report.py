@@ -218,8 +218,21 @@ def summary_table(results: Sequence[FitResult]) -> str:
     return format_table(["lesson", "optimizer", "lr", "first loss", "last loss", "steps/s", "compile s"], rows)
 
 
+def _ms(runs, fallback_seconds, steps) -> str:
+    """Median ms/step of repeated runs with their spread ((max - min) / median), or the one run's."""
+    if len(runs) < 2:
+        return f"{1e3 * fallback_seconds / steps:.3f}"
+    med = sorted(runs)[len(runs) // 2] if len(runs) % 2 else sum(sorted(runs)[len(runs) // 2 - 1:][:2]) / 2
+    return f"{1e3 * med / steps:.3f} ±{50 * (max(runs) - min(runs)) / med:.0f}%"
+
+
 def compare_table(checks) -> str:
-    """The table ``fnnet compare`` prints, one row per lesson (``fnnet.compare.Check`` objects)."""
+    """The table ``fnnet compare`` prints, one row per lesson (``fnnet.compare.Check`` objects).
+
+    ms/step is the median of the timed runs of each side with ± half their
+    range as a percent of it (one run's time when not repeated); torch runs
+    with the thread count shown.
+    """
     rows = []
     for c in checks:
         f32 = c.f32
@@ -229,11 +242,12 @@ def compare_table(checks) -> str:
             f"{f32.torch_losses[-1]:.4g}", f"{f32.jax_losses[-1]:.4g}",
             f"{f32.loss_diff:.1e}", f"{f32.grad_diff:.1e}",
             "-" if c.f64 is None else f"{c.f64.loss_diff:.1e}",
-            f"{1e3 * f32.torch_seconds / f32.steps:.3f}", f"{1e3 * f32.jax_seconds / f32.steps:.3f}",
+            _ms(f32.torch_runs, f32.torch_seconds, f32.steps), str(f32.torch_threads),
+            _ms(f32.jax_runs, f32.jax_seconds, f32.steps),
             c.verdict,
         ])
     headers = ["lesson", "torch first", "jax first", "torch last", "jax last", "loss diff", "grad diff",
-               "f64 loss diff", "torch ms/step", "jax ms/step", "verdict"]
+               "f64 loss diff", "torch ms/step", "threads", "jax ms/step", "verdict"]
     return format_table(headers, rows)
 
 
@@ -293,50 +307,91 @@ def write_sweep_plot(path: Path, result) -> None:
     _save(fig, path)
 
 
+def _spread(s: dict) -> str:
+    return f"{100 * s['spread']:.0f}%"
+
+
+def _ratio(s: dict | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s['median']:.2f}x [{s['min']:.2f}-{s['max']:.2f}]"
+
+
+def _percent(value: float) -> str:
+    """A percent of a measured peak; above 100 it is not a result but a sign the peak was measured badly."""
+    return f"{value:.0f}%" if value <= 100 else "busy"
+
+
 def bench_tables(doc: dict) -> str:
-    """The tables ``fnnet bench`` prints, from ``fnnet.bench.run_bench``'s dict."""
+    """The tables ``fnnet bench`` prints, from ``fnnet.bench.run_bench``'s dict.
+
+    Times are min, median and spread ((max - min) / median) over the rounds;
+    ratios are medians of per-round ratios with their [min-max]. A percent of
+    peak above 100 is printed as "busy", never as a number.
+    """
     peak = doc["peak"]
-    threads = doc["machine"]["threads"]
+    machine = doc["machine"]
+    threads = machine["threads"]
     blas = ", ".join(f"{b['library']} {b['kernel']} x{b['threads']}" for b in threads["numpy_blas"]) or "?"
+    load = machine.get("load_average_1m", {})
+    load_text = "" if load.get("before") is None else f"; 1-min load average {load['before']:.1f} before, {load['after']:.1f} after"
+    chosen = []
+    for name, w in doc["workloads"].items():
+        tt = w.get("torch_threads")
+        if tt:
+            tried = ", ".join(f"{k}: {1e3 * v['median'] / tt['steps']:.3f}" for k, v in tt["tried"].items())
+            chosen.append(f"torch on {name}: {tt['threads']} (ms/step with {tried})")
+    for r in doc["results"]:
+        if "blas_threads" in r:
+            tried = ", ".join(f"{k}: {1e3 * v['median'] / min(100, r['steps']):.3f}" for k, v in r["blas_threads_tried"].items())
+            chosen.append(f"NumPy BLAS on {r['workload']}: {r['blas_threads']} (ms/step with {tried})")
     out = [
-        f"machine: {doc['machine']['cpus']} CPUs; threads: torch {threads['torch']}, XLA {threads['xla_cpu']}, "
-        f"NumPy BLAS {blas}",
-        f"fp32 matmul peak ({peak['n']}x{peak['n']}): {peak['peak']:.0f} GFLOP/s "
-        f"(jax {peak['jax']:.0f}, torch {peak['torch']:.0f}, numpy {peak['numpy']:.0f}); "
-        f"medians of {doc['repeats']} repeats",
+        f"machine: {machine['cpus']} CPUs{load_text}; {machine.get('date', '')}",
+        f"threads: XLA {threads['xla_cpu']}; the peak: all cores (NumPy BLAS {blas})"
+        + (f"; the faster of 1 and {machine['cpus']} threads: " + "; ".join(chosen) if chosen else ""),
+        f"fp32 matmul peak ({peak['n']}x{peak['n']}): best {peak['gflops']:.0f} GFLOP/s (median jax "
+        f"{peak['jax']['median']:.0f}, torch {peak['torch']['median']:.0f}, numpy {peak['numpy']['median']:.0f}); "
+        f"{doc['repeats']} rounds, every item once per round, interleaved",
         "",
     ]
     rows = []
     for r in doc["results"]:
         w = doc["workloads"][r["workload"]]
         s = w["sizes"]
-        speed = r["speedup_vs_torch_eager"]
+        ms = r["ms_per_step"]
         rows.append([
             f"{r['workload']} ({s['batch']}x{s['d_in']}x{s['hidden']}x{s['d_out']}, {w['steps']} steps)", r["impl"],
             "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}",
-            f"{r['ms_per_step']:.3f}", f"{r['gflops']:.0f}", f"{r['percent_of_peak']:.0f}%",
-            f"{r['percent_of_shape_ceiling']:.0f}%", "-" if speed is None else f"{speed:.2f}x",
+            f"{ms['min']:.3f}", f"{ms['median']:.3f}", _spread(ms), f"{r['gflops']['max']:.0f}",
+            _percent(r["percent_of_peak"]), f"{r['percent_of_shape_ceiling']:.0f}%",
+            _ratio(r["speedup_vs_torch_eager"]),
         ])
-    out.append(format_table(["workload", "implementation", "compile s", "ms/step", "GFLOP/s", "of peak",
-                             "of shape ceiling", "vs torch eager"], rows))
-    out.append("shape ceiling: GFLOP/s of the step's two big matmuls alone in a compiled loop (" + ", ".join(
-        f"{n} {w['matmul_ceiling_gflops']:.0f}" for n, w in doc["workloads"].items()) + ")")
-    if "processes" in doc:
-        out += ["", format_table(["whole process", "seconds", "vs torch script"], [
-            [name, f"{p['seconds']:.2f}", f"{p['ratio_to_torch_script']:.2f}"] for name, p in doc["processes"].items()
-        ])]
+    out.append(format_table(["workload", "implementation", "compile s", "ms/step min", "median", "spread",
+                             "GFLOP/s best", "of peak", "of shape ceiling", "vs torch eager"], rows))
+    out.append("shape ceiling: best GFLOP/s of the step's two big matmuls alone in a compiled loop (" + ", ".join(
+        f"{n} {w['matmul_ceiling_gflops']['max']:.0f}" for n, w in doc["workloads"].items()) + ")")
+    out.append("vs torch eager: median of the per-round ratios [min-max]; spread: (max - min) / median")
     if "sweep" in doc:
         sw = doc["sweep"]
-        out += ["", format_table([f"{sw['runs']} runs x {sw['steps']} steps (seed workload)", "seconds", "GFLOP/s",
-                                  "of peak", "compile s"], [
-            [name, f"{r['seconds']:.2f}", f"{r['gflops']:.0f}", f"{r['percent_of_peak']:.0f}%",
+        out += ["", format_table([f"{sw['runs']} runs x {sw['steps']} steps (seed workload)", "seconds min", "median",
+                                  "spread", "GFLOP/s best", "of peak", "compile s"], [
+            [name, f"{r['seconds']['min']:.2f}", f"{r['seconds']['median']:.2f}", _spread(r["seconds"]),
+             f"{r['gflops']['max']:.0f}", _percent(r["percent_of_peak"]),
              "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}"]
             for name, r in sw["results"].items()
         ])]
+    if "processes" in doc:
+        out += ["", format_table(["whole process", "seconds min", "median", "spread", "vs torch script"], [
+            [name, f"{p['seconds']['min']:.2f}", f"{p['seconds']['median']:.2f}", _spread(p["seconds"]),
+             _ratio(p["ratio_to_torch_script"])]
+            for name, p in doc["processes"].items()
+        ])]
     if doc.get("targets"):
-        out += ["", format_table(["target", "wanted", "measured", "met"], [
+        out += ["", format_table(["target", "wanted", "measured (median)", "met"], [
             [t["target"], t["wanted"], f"{t['measured']:.2f}", "yes" if t["met"] else "NO"] for t in doc["targets"]
         ])]
+    if doc.get("reliable") is False:
+        out += ["", "machine busy, not reliable: " + "; ".join(doc["busy"])]
     return "\n".join(out)
 
 
@@ -353,16 +408,17 @@ def write_bench_plot(path: Path, doc: dict) -> None:
             r = next((r for r in doc["results"] if r["workload"] == w and r["impl"] == impl), None)
             if r:
                 xs.append(i + (k - (len(impls) - 1) / 2) * width)
-                pct.append(r["percent_of_peak"])
-                ms.append(r["ms_per_step"])
+                pct.append(min(r["percent_of_peak"], 100.0))  # above 100: unreliable, flagged in the table
+                ms.append(r["ms_per_step"]["median"])
         ax_pct.bar(xs, pct, width, label=impl)
         ax_ms.bar(xs, ms, width, label=impl)
     for ax in (ax_pct, ax_ms):
         ax.set_xticks(range(len(workloads)), workloads)
         ax.grid(True, axis="y", alpha=0.3)
-    ax_pct.set_ylabel(f"% of fp32 matmul peak ({doc['peak']['peak']:.0f} GFLOP/s)")
+    ax_pct.set_ylabel(f"% of fp32 matmul peak ({doc['peak']['gflops']:.0f} GFLOP/s)")
     ax_ms.set_ylabel("ms per step (log)")
     ax_ms.set_yscale("log")
     ax_pct.legend(fontsize="small")
-    fig.suptitle(f"fnnet bench: two-layer net, Adam, {doc['machine']['cpus']} CPU threads each")
+    busy = "" if doc.get("reliable", True) else " (machine busy, not reliable)"
+    fig.suptitle(f"fnnet bench: two-layer net, Adam, {doc['machine']['cpus']} CPUs; medians of {doc['repeats']} rounds{busy}")
     _save(fig, path)
