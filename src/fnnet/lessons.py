@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.data import Sizes
+from fnnet.data import FAST_COMPILE, Sizes
 from fnnet.errors import ConfigError
 from fnnet.core import grad_function
 from fnnet.functional import TwoLayer, my_relu, relu, sum_squared_error
@@ -170,7 +170,7 @@ def lesson_functions(lesson_id: str, sizes: Sizes) -> LessonFunctions:
     return LessonFunctions(init, grad_function(model, lesson.gradient, sum_squared_error), model)
 
 
-@functools.partial(jax.jit, static_argnames="model")
+@functools.partial(jax.jit, static_argnames="model", compiler_options=FAST_COMPILE)
 def init_params(model, key: jax.Array):
     """``model.init(key)`` as one compiled call (not one per eager op); compiled once per model.
 
