@@ -130,3 +130,42 @@ def test_two_processes_with_minibatches_train_like_one(tmp_path):
     losses = json.loads((tmp_path / "m.json").read_text())["losses"]
     alone = fnnet.fit("optim", data=(x, y), batch_size=50, steps=200, lr=3e-3).losses
     np.testing.assert_allclose(losses, alone, rtol=1e-4)
+
+
+OWN_MODEL = """
+import json, sys
+import jax, numpy as np
+from fnnet.distributed import initialize
+initialize(sys.argv[1], 2, int(sys.argv[2]), timeout=60)
+import fnnet
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 5)); y = np.tanh(x @ rng.normal(size=(5, 2)))
+own = fnnet.Model(lambda key: {"w": 0.1 * jax.random.normal(key, (5, 2))}, lambda p, x: jax.numpy.tanh(x @ p["w"]))
+print(json.dumps(fnnet.fit(own, data=(x, y), loss="mse", steps=100, batch_size=16, lr=0.05).losses.tolist()))
+"""
+
+
+def test_your_own_model_trains_over_two_processes_like_one():
+    address = f"127.0.0.1:{_free_port()}"
+    procs = [subprocess.Popen([sys.executable, "-c", OWN_MODEL, address, str(i)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)
+    assert first == second  # both processes hold the same replicated run
+    import jax
+
+    own = fnnet.Model(lambda key: {"w": 0.1 * jax.random.normal(key, (5, 2))}, lambda p, x: jax.numpy.tanh(x @ p["w"]))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5))
+    alone = fnnet.fit(own, data=(x, np.tanh(x @ rng.normal(size=(5, 2)))), loss="mse", steps=100, batch_size=16,
+                      lr=0.05).losses
+    np.testing.assert_allclose(first[0], alone[0], rtol=1e-5)
+    np.testing.assert_allclose(first, alone, rtol=1e-3)
+    assert alone[-1] < 0.5 * alone[0]
