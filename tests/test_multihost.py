@@ -19,14 +19,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(argv, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "fnnet", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def _start(argv, prefix=("-m", "fnnet"), **kwargs):
+    return subprocess.Popen([sys.executable, *prefix, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, **kwargs)
 
 
-def _run_pair(argv_for, env_for=lambda i: None):
-    """Start processes 0 and 1, wait (bounded), always clean up; return their (stdout, stderr)."""
-    procs = [_start(argv_for(i), **({"env": env_for(i)} if env_for(i) else {})) for i in (0, 1)]
+def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet")):
+    """Start processes 0 and 1 (``python -m fnnet ARGV`` by default), wait (bounded), always clean up;
+    return their (stdout, stderr)."""
+    procs = [_start(argv_for(i), prefix, **({"env": env_for(i)} if env_for(i) else {})) for i in (0, 1)]
     try:
         outs = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -147,16 +148,7 @@ print(json.dumps(fnnet.fit(own, data=(x, y), loss="mse", steps=100, batch_size=1
 
 def test_your_own_model_trains_over_two_processes_like_one():
     address = f"127.0.0.1:{_free_port()}"
-    procs = [subprocess.Popen([sys.executable, "-c", OWN_MODEL, address, str(i)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in (0, 1)]
-    try:
-        outs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=30)
-    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    outs = _run_pair(lambda i: [OWN_MODEL, address, str(i)], prefix=("-c",))
     first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)
     assert first == second  # both processes hold the same replicated run
     import jax
