@@ -128,23 +128,11 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     if lesson is not None:
         sizes = _lesson_sizes(lesson.id, sizes, data, start, rows)
         check_memory(sizes, steps=steps)
-        own = lesson_model(lesson.id, sizes)
-        rows = sizes.batch
-        if data is None:
-            data = make_data(sizes, key=keys.data)
-        if start is None:
-            start = init_params(own, keys.init)
-        else:
-            start = _check_params(start, jax.eval_shape(own.init, keys.init), f"lesson {lesson.id!r}")
-    else:
-        if sizes is not None:
-            raise ConfigError("sizes are for the lessons; your model's sizes follow its weights and data")
-        if start is None:
-            if getattr(own, "init", None) is None:
-                raise ConfigError("your model has no init: give its starting weights as params=")
-            start = _init_own(own, keys.init)
-        else:
-            start = _check_params(start, None, "your model")
+        own, rows = lesson_model(lesson.id, sizes), sizes.batch
+    elif sizes is not None:
+        raise ConfigError("sizes are for the lessons; your model's sizes follow its weights and data")
+    elif start is None and getattr(own, "init", None) is None:
+        raise ConfigError("your model has no init: give its starting weights as params=")
 
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
@@ -171,6 +159,17 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
                           f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
     if processes > 1 and checkpoint_dir is not None:
         raise ConfigError("checkpoints are not supported yet when several processes train together")
+
+    # every argument is checked: now draw what was not given
+    if lesson is not None:
+        if data is None:
+            data = make_data(sizes, key=keys.data)
+        if start is None:
+            start = init_params(own, keys.init)
+        else:
+            start = _check_params(start, jax.eval_shape(own.init, keys.init), f"lesson {lesson.id!r}")
+    else:
+        start = _init_own(own, keys.init) if start is None else _check_params(start, None, "your model")
 
     backend = "numpy" if numpy_backend else "jax"
     run_dtype = "float64" if numpy_backend else dtype
