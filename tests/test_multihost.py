@@ -24,7 +24,7 @@ def _start(argv, prefix=("-m", "fnnet"), **kwargs):
                             text=True, **kwargs)
 
 
-def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet")):
+def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet"), expect=0):
     """Start processes 0 and 1 (``python -m fnnet ARGV`` by default), wait (bounded), always clean up;
     return their (stdout, stderr)."""
     procs = [_start(argv_for(i), prefix, **({"env": env_for(i)} if env_for(i) else {})) for i in (0, 1)]
@@ -36,7 +36,7 @@ def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet")):
                 p.kill()
                 p.wait(timeout=30)
     for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err
+        assert p.returncode == expect, err
     return outs
 
 
@@ -161,3 +161,16 @@ def test_your_own_model_trains_over_two_processes_like_one():
     np.testing.assert_allclose(first[0], alone[0], rtol=1e-5)
     np.testing.assert_allclose(first, alone, rtol=1e-3)
     assert alone[-1] < 0.5 * alone[0]
+
+
+def test_processes_started_with_other_settings_stop_at_the_start_in_one_line():
+    """Different --steps used to train apart and then hang for minutes at JAX's shutdown barrier."""
+    port = _free_port()
+    start = time.monotonic()
+    outs = _run_pair(lambda i: ["train", "optim", "--steps", "20" if i == 0 else "30", "--quiet", "--no-compile-cache",
+                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
+                     expect=2)
+    assert time.monotonic() - start < 120
+    for out, err in outs:
+        lines = err.strip().splitlines()
+        assert "lesson" not in out and len(lines) == 1 and "process 1 was started with other settings" in lines[0], err

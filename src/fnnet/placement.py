@@ -8,6 +8,9 @@ devices (a ConfigError names what exists when the request cannot be met);
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import jax
 import numpy as np
 
@@ -87,3 +90,23 @@ def host_value(array) -> np.ndarray:
     if getattr(array, "is_fully_addressable", True):
         return np.asarray(array)
     return np.asarray(array.addressable_data(0))
+
+
+def check_same_run(record: dict) -> None:
+    """ConfigError on every process unless all processes were started with the same run configuration.
+
+    Each process hashes ``record`` and the hashes are gathered through the
+    coordinator, so a process started with other settings (say another
+    ``--steps``) stops every process at the start with one line, instead of
+    training apart and then waiting forever for the others at the end.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    digest = np.frombuffer(hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).digest(), np.uint8)
+    every = np.asarray(multihost_utils.process_allgather(digest))
+    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
+    if differ:
+        raise ConfigError(f"process {differ[0]} was started with other settings than process 0 (their run "
+                          "configurations differ); start every process with the same command")

@@ -27,7 +27,7 @@ from fnnet.errors import ConfigError
 from fnnet.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
 from fnnet.lessons import LESSONS
 from fnnet.loop import Progress, StopTraining, run_loop
-from fnnet.placement import data_parallel, host_value, resolve_device, resolve_devices
+from fnnet.placement import check_same_run, data_parallel, host_value, resolve_device, resolve_devices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +162,8 @@ def fit(
                   loss=loss, batch_size=batch_size, log_every=log_every, dtype=dtype, checkpoint_dir=checkpoint_dir,
                   checkpoint_every=checkpoint_every, resume=resume, devices=devices, local_data=local_data)
     config, record = run.config, run.config.record()
+    check_same_run({**record, "steps": config.steps, "log_every": config.log_every,  # several processes agree
+                    "data": "local" if config.local_data else record["data"]})
     lr_value = _lr_value(config)
     key = None if config.backend == "numpy" else run_keys(config.seed).train
     state = make_train(config.program()).init(run.params, key, lr_value)
