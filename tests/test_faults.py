@@ -184,6 +184,65 @@ def test_a_full_disk_is_one_line_exit_4_and_keeps_the_last_good_checkpoint(small
     np.testing.assert_array_equal(resumed.losses, fnnet.fit("nn", steps=400, sizes=TINY, log_every=20).losses)
 
 
+def _unraisable(call):
+    """What Python hands ``sys.unraisablehook`` when ``call`` raises inside a C callback (no object)."""
+    import types
+
+    try:
+        call()
+    except Exception as err:
+        tb = err.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:  # the C caller has no frame
+            tb = tb.tb_next
+        return types.SimpleNamespace(exc_type=type(err), exc_value=err, exc_traceback=tb, err_msg=None, object=None)
+    raise AssertionError("expected an exception")
+
+
+def test_only_orbax_late_tensorstore_callback_is_kept_off_stderr(monkeypatch):
+    """A save that fails part way (a full disk) leaves tensorstore futures that call back into orbax's closed
+    event loop; Python printed that as a traceback over the one-line error. Exactly that one is dropped."""
+    import asyncio
+    import types
+
+    from fnnet import checkpoint
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    checkpoint._install_unraisable_filter()
+    checkpoint._install_unraisable_filter()  # once, however often orbax is imported
+    loop = asyncio.new_event_loop()
+    loop.close()
+    late = _unraisable(lambda: loop.call_soon_threadsafe(print))
+    assert checkpoint._is_late_tensorstore_callback(late)
+    sys.unraisablehook(late)
+    assert seen == []
+    other = _unraisable(lambda: (_ for _ in ()).throw(RuntimeError("Event loop is closed")))  # same text, elsewhere
+    on_object = types.SimpleNamespace(**{**vars(late), "object": object()})  # an object's __del__, not a callback
+    for args in (other, on_object):
+        sys.unraisablehook(args)
+    assert seen == [other, on_object]
+
+
+def test_only_orbax_failed_writes_are_kept_out_of_asyncio_log():
+    import errno
+    import logging
+
+    from fnnet import checkpoint
+
+    def record(first, where, exc):
+        msg = f"{first} exception was never retrieved\nfuture: <Task finished coro=<{where}>>"
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, (type(exc), exc, None))
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    checkpoint._install_unraisable_filter()
+    log = logging.getLogger("asyncio")
+    assert log.filters.count(checkpoint._keep_log_record) == 1
+    for first in ("Task", "Future", "_GatheringFuture"):
+        assert not log.filter(record(first, "orbax/checkpoint/serialization.py", full))
+    assert log.filter(record("Task", "my_app/writer.py", full))  # not orbax's: the user's own task
+    assert log.filter(record("Task", "orbax/checkpoint/serialization.py", ValueError("bad shape")))  # not storage
+
+
 def test_a_read_only_checkpoint_folder_is_refused_before_training(read_only, fnnet_cli, tmp_path):
     folder = tmp_path / "ck"
     assert fnnet_cli(*TRAIN, "--steps", "40", "--checkpoint-dir", folder)[0] == 0

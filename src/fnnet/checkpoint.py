@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import warnings
 from pathlib import Path
 
@@ -63,8 +64,66 @@ def _fault(point: str, step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _is_late_tensorstore_callback(unraisable) -> bool:
+    """The one harmless error orbax leaves behind when a save fails (a full disk).
+
+    orbax runs a save's writes with ``loop.run_until_complete(gather(...))`` on
+    a fresh event loop and closes the loop as soon as one write fails; the
+    other writes' tensorstore futures still finish later, in tensorstore's own
+    thread, and their callback ``loop.call_soon_threadsafe`` raises "Event loop
+    is closed". Python can only print it (a traceback over our one-line error,
+    about one failed save in ten). The save's real error reaches us through
+    orbax anyway, so nothing is lost by dropping exactly this one.
+    """
+    exc, tb = unraisable.exc_value, unraisable.exc_traceback
+    if unraisable.object is not None or type(exc) is not RuntimeError or str(exc) != "Event loop is closed":
+        return False
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return frames == ["call_soon_threadsafe", "_check_closed"]
+
+
+def _is_orbax_failed_write(record: logging.LogRecord) -> bool:
+    """asyncio's "... exception was never retrieved" for one of orbax's writes that failed on storage.
+
+    The same race as ``_is_late_tensorstore_callback``: the writes gathered
+    with the first failed one fail too, after orbax stopped listening; asyncio
+    logs each when it is garbage collected. Their error (a full disk) is the
+    one the save already reported.
+    """
+    exc = record.exc_info[1] if record.exc_info else None
+    text = str(record.msg)  # "Task (or Future, _GatheringFuture) exception was never retrieved\nfuture: <...>"
+    return (" exception was never retrieved" in text.split("\n", 1)[0] and "orbax" in text
+            and exc is not None and _storage_reason(exc) is not None)
+
+
+def _install_unraisable_filter() -> None:
+    """Keep orbax's leftovers of a failed save off stderr (once); everything else passes on.
+
+    ``_is_late_tensorstore_callback`` goes in front of ``sys.unraisablehook``
+    and ``_is_orbax_failed_write`` filters asyncio's logger.
+    """
+    current = sys.unraisablehook
+    if not getattr(current, "_fnnet_filter", False):
+
+        def hook(unraisable):
+            if not _is_late_tensorstore_callback(unraisable):
+                current(unraisable)
+
+        hook._fnnet_filter = True
+        sys.unraisablehook = hook
+    logging.getLogger("asyncio").addFilter(_keep_log_record)  # a no-op when it is there already
+
+
+def _keep_log_record(record: logging.LogRecord) -> bool:
+    return not _is_orbax_failed_write(record)
+
+
 def _ocp():
     logging.getLogger("absl").setLevel(logging.CRITICAL)  # orbax logs every save, and every failure we report
+    _install_unraisable_filter()  # the late callback can come after the run ends, so it stays
     import orbax.checkpoint as ocp
 
     return ocp
@@ -315,6 +374,7 @@ class Checkpoints:
         self._lock = None
         self._created = False
         self._pending = None  # step of a save that may still be in flight
+        self._save_failed = False  # a save failed and was reported: orbax's own close may fail on the same storage
 
     @classmethod
     def open(cls, directory, *, resume: bool, keep: int = KEEP) -> "Checkpoints":
@@ -419,6 +479,7 @@ class Checkpoints:
     def _failed(self, step: int, err: BaseException):
         """Remove what a failed save left and raise StorageError (or re-raise what is not about storage)."""
         self._pending = None
+        self._save_failed = True
         for name in [n for n in survey(self.path)["tmp"] if n.split(".")[0] == str(step)]:
             shutil.rmtree(self.path / name, ignore_errors=True)
         step_dir = self.path / str(step)
@@ -531,6 +592,14 @@ class Checkpoints:
             try:
                 if self.manager is not None:
                     self.manager.close()
+            except Exception as err:
+                # orbax's close waits on its own writes too (its metadata file); after a failed save that we
+                # reported they fail on the same full disk, and saying so again would bury the first line
+                reason = _storage_reason(err)
+                if reason is None:
+                    raise
+                if not self._save_failed:
+                    raise StorageError(f"could not finish writing the checkpoints in {str(self.path)!r} ({reason})") from None
             finally:
                 self._release()
 
