@@ -58,6 +58,9 @@ def _positive_float(text: str) -> float:
 
 
 LESSON_IDS = ("numpy", "tensors", "autograd", "custom_function", "nn", "optim", "custom_module", "control_flow")
+SINE_IDS = tuple(f"sine_{i}" for i in LESSON_IDS)
+EDITION_HELP = ("a lesson id, or an edition: classic (default: " + ", ".join(LESSON_IDS) + "), sine (today's "
+                "pytorch.org edition, fitting sin(x): " + ", ".join(SINE_IDS) + ") or all (both)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,18 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one lesson or all of them",
         description="Train a lesson (default: all of them) and print a summary table.",
     )
-    train.add_argument("lesson", nargs="?", default="all", metavar="LESSON|all",
-                       help=f"one of: {', '.join(LESSON_IDS)}, or all (default)")
-    train.add_argument("--steps", type=_positive_int, help="training steps (default 500)")
+    train.add_argument("lesson", nargs="?", default="classic", metavar="LESSON|classic|sine|all", help=EDITION_HELP)
+    train.add_argument("--steps", type=_positive_int,
+                       help="training steps (default: the lesson's, 500 classic, 2000 sine, 30000 sine_control_flow)")
     train.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
-    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"),
+    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop"),
                        help="optimizer (default: the lesson's); without --lr it runs at its own default "
                             "rate for the lesson (see fnnet.optimizers.DEFAULT_LRS), never another optimizer's")
     _add_run_options(train)
     train.add_argument("--log-every", type=_positive_int, help="steps per compiled chunk (default 100)")
     train.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="backend to run on (default: JAX's)")
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
-    train.add_argument("--plot", metavar="PATH", help="write the loss curve (log scale) to PATH.png")
+    train.add_argument("--plot", metavar="PATH",
+                       help="write the loss curve (log scale) to PATH.png; for sine lessons also sin(x) and the fit")
     train.add_argument("--save", metavar="PATH.npz",
                        help="write the trained weights to PATH.npz under PyTorch's names and layout "
                             "(with several lessons, PATH must contain {lesson})")
@@ -121,9 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
             "difference, ms/step and a verdict. Exit 1 if a lesson fails. Needs PyTorch."
         ),
     )
-    compare.add_argument("lesson", nargs="?", default="all", metavar="LESSON|all",
-                         help=f"one of: {', '.join(LESSON_IDS)}, or all (default)")
-    compare.add_argument("--steps", type=_positive_int, help="training steps (default 500)")
+    compare.add_argument("lesson", nargs="?", default="classic", metavar="LESSON|classic|sine|all", help=EDITION_HELP)
+    compare.add_argument("--steps", type=_positive_int, help="training steps (default: the lesson's)")
     _add_run_options(compare)
     compare.add_argument("--x64", action="store_true", help="compare in float64 instead of float32")
     compare.add_argument("--repeats", type=_non_negative_int, default=3, metavar="K",
@@ -222,8 +225,10 @@ def _lessons() -> int:
     from fnnet.lessons import LESSONS
     from fnnet.report import format_table
 
-    rows = [[l.id, l.model, l.gradient, l.backend, l.optimizer, f"{l.lr:g}", l.idea] for l in LESSONS.values()]
-    print(format_table(["lesson", "model", "gradient", "runs in", "optimizer", "lr", "what it adds"], rows))
+    rows = [[l.id, l.edition, l.model, l.gradient, l.backend, l.optimizer, f"{l.lr:g}", str(l.steps), l.idea]
+            for l in LESSONS.values()]
+    print(format_table(["lesson", "edition", "model", "gradient", "runs in", "optimizer", "lr", "steps", "what it adds"],
+                       rows))
     return 0
 
 
@@ -246,10 +251,12 @@ def _train(args) -> int:
         args.plot = _for_process(args.plot, process)
         if process != 0:
             args.quiet = True
-    ids = list(LESSONS) if args.lesson == "all" else [get_lesson(args.lesson).id]
-    if args.lesson == "all" and args.optimizer not in (None, "sgd"):
-        ids.remove("numpy")  # the NumPy lesson has only its hand-written SGD
-        print(f"note: lesson numpy skipped (it runs only SGD, not {args.optimizer})", file=sys.stderr)
+    ids = _lesson_ids(args.lesson)
+    if len(ids) > 1 and args.optimizer not in (None, "sgd"):
+        for numpy_lesson in [i for i in ids if LESSONS[i].backend == "numpy"]:
+            ids.remove(numpy_lesson)  # the NumPy lessons have only their hand-written SGD
+            print(f"note: lesson {numpy_lesson} skipped (it runs only SGD, not {args.optimizer})", file=sys.stderr)
+    sine_ids = [i for i in ids if LESSONS[i].edition == "sine"]
     metrics = args.metrics and report.check_output_path(args.metrics, report.METRICS_FORMATS, "--metrics")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
     if joined:
@@ -269,6 +276,9 @@ def _train(args) -> int:
         if "numpy" in ids and len(ids) > 1 and batch_size not in (None, np.shape(x)[0]):
             ids.remove("numpy")
             print("note: lesson numpy skipped (it trains on all rows every step)", file=sys.stderr)
+        if sine_ids and len(ids) > len(sine_ids):  # your data has the classic shapes, not the sine lessons'
+            ids = [i for i in ids if i not in sine_ids]
+            print("note: the sine lessons skipped (they fit sin(x) on their own data)", file=sys.stderr)
     save = args.save and _save_paths(args.save, ids)
 
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
@@ -283,9 +293,14 @@ def _train(args) -> int:
     results = []
     with jax.default_device(device) if device else contextlib.nullcontext():
         for lesson_id in ids:
+            sine = LESSONS[lesson_id].edition == "sine"
+            if sine and sizes and len(ids) > 1:
+                lesson_sizes = None  # the sizes are for the classic lessons of the run
+            else:
+                lesson_sizes = sizes or None
             result = fit(
                 lesson_id, steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
-                sizes=sizes or None, log_every=args.log_every, progress=False if args.quiet else None,
+                sizes=lesson_sizes, log_every=args.log_every, progress=False if args.quiet else None,
                 checkpoint_dir=folders[lesson_id], checkpoint_every=args.checkpoint_every, resume=resume[lesson_id],
                 data=data, batch_size=batch_size, devices=args.devices, local_data=local,
             )
@@ -305,7 +320,17 @@ def _train(args) -> int:
         report.write_metrics(metrics, results)
     if plot:
         report.write_plot(plot, results)
+    if len(results) == 1 and results[0].lesson in sine_ids and not args.quiet:
+        from fnnet.sine import printed_losses
+
+        for t, loss in printed_losses(results[0].losses, LESSONS[results[0].lesson].print_every):
+            print(t, loss)  # the tutorial's own log lines
     print(report.summary_table(results))
+    for r in results:
+        if r.lesson in sine_ids:
+            from fnnet.sine import result_line
+
+            print(f"{r.lesson}: {result_line(r.lesson, r.params)}")
     if metrics:
         print(f"metrics written to {metrics}")
     if plot:
@@ -313,6 +338,15 @@ def _train(args) -> int:
     if save:
         print(f"weights written to {', '.join(str(p) for p in save.values())}")
     return 0
+
+
+def _lesson_ids(choice: str) -> list[str]:
+    """The lessons a LESSON|classic|sine|all argument names."""
+    from fnnet.lessons import EDITIONS, edition_ids, get_lesson
+
+    if choice in (*EDITIONS, "all"):
+        return edition_ids(choice)
+    return [get_lesson(choice).id]
 
 
 def _save_paths(path: str, ids: list[str]) -> dict:
@@ -339,16 +373,22 @@ def _compare(args) -> int:
     from fnnet import report
     from fnnet.lessons import LESSONS, get_lesson
 
-    ids = list(LESSONS) if args.lesson == "all" else [get_lesson(args.lesson).id]
+    ids = _lesson_ids(args.lesson)
     out_json = args.json and report.check_output_path(args.json, (".json",), "--json")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    sizes = _given_sizes(args)
+    if sizes and any(LESSONS[i].edition == "sine" for i in ids):
+        if all(LESSONS[i].edition == "sine" for i in ids):
+            raise _usage("the sine lessons fit sin(x) on fixed data; --batch/--d-in/--hidden/--d-out are for "
+                         "the classic edition")
     if not math.isfinite(args.perturb):
         raise _usage(f"--perturb: expected a finite number, got {args.perturb}")
     from fnnet.compare import check  # imports torch: after the cheap checks
 
     checks = []
     for lesson_id in ids:
-        checks.append(check(lesson_id, steps=args.steps, seed=args.seed, sizes=_sizes(args),
+        sine = LESSONS[lesson_id].edition == "sine"
+        checks.append(check(lesson_id, steps=args.steps, seed=args.seed, sizes=None if sine else _sizes(args),
                             perturb=args.perturb, x64=args.x64, repeats=args.repeats))
         if not sys.stderr.isatty():
             continue

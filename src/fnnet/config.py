@@ -27,6 +27,7 @@ from fnnet.functional import LOSSES, Model
 from fnnet.lessons import LESSONS, get_lesson, init_params, lesson_model, sizes_of, to_backend
 from fnnet.optimizers import resolve_optimizer
 from fnnet.placement import resolve_devices
+from fnnet.sine import ROWS, sine_data
 
 DEFAULT_STEPS = 500  # the tutorial's
 DEFAULT_LOG_EVERY = 100
@@ -102,16 +103,19 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
       >>> run.config.optimizer_name, run.config.lr  # Adam's own default, not the lesson's SGD rate
       ('adam', 0.01)
     """
-    steps = DEFAULT_STEPS if steps is None else check_steps(steps)
+    lesson, own, start = _resolve_model(model, params)
+    sine = lesson is not None and lesson.edition == "sine"
+    steps = (lesson.steps if lesson else DEFAULT_STEPS) if steps is None else check_steps(steps)
     seed = check_seed(seed)
-    log_every = min(steps, DEFAULT_LOG_EVERY if log_every is None else check_positive_int("log_every", log_every))
+    if log_every is None:
+        log_every = lesson.print_every if lesson else DEFAULT_LOG_EVERY
+    log_every = min(steps, check_positive_int("log_every", log_every))
     if dtype not in ("float32", "float64"):
         raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
     _check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
 
-    lesson, own, start = _resolve_model(model, params)
     loss_fn, loss_name = _resolve_loss(loss, lesson)
     numpy_backend = lesson is not None and lesson.backend == "numpy"
     keys = run_keys(int(seed))
@@ -125,7 +129,13 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
         raise ConfigError("local_data needs data: each process passes its own rows")
     rows = None if data is None else int(np.shape(data[0])[0]) * (processes if local_data else 1)
 
-    if lesson is not None:
+    if sine:  # fixed shapes: 2000 points (or the rows given), one input column (three features for a Linear)
+        if sizes is not None:
+            raise ConfigError(f"lesson {lesson.id!r} fits sin(x) on fixed data; sizes are for the classic edition")
+        if data is not None:
+            _check_sine_data(lesson.id, data)
+        own, rows = lesson_model(lesson.id, None), rows or ROWS
+    elif lesson is not None:
         sizes = _lesson_sizes(lesson.id, sizes, data, start, rows)
         check_memory(sizes, steps=steps)
         own, rows = lesson_model(lesson.id, sizes), sizes.batch
@@ -139,13 +149,13 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
         if batch_size > rows:
             raise ConfigError(f"batch_size {batch_size} is larger than the data ({rows} rows)")
         if numpy_backend:
-            raise ConfigError("lesson 'numpy' trains on the whole data every step; batch_size needs a JAX lesson")
+            raise ConfigError(f"lesson {lesson.id!r} trains on the whole data every step; batch_size needs a JAX lesson")
         if local_data:
             raise ConfigError("local_data is for full-batch training; leave batch_size unset")
         if batch_size == rows:
             batch_size = None  # every step sees all rows: no shuffling needed
 
-    family = "own" if lesson is None else ("weights" if lesson.model.startswith("weights") else "module")
+    family = "own" if lesson is None else "sine" if sine else "weights" if lesson.model.startswith("weights") else "module"
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
         default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend,
@@ -153,7 +163,7 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
 
     run_devices = tuple(resolve_devices(devices))
     if len(run_devices) > 1 and numpy_backend:
-        raise ConfigError("lesson 'numpy' runs in NumPy on one device; devices needs a JAX lesson")
+        raise ConfigError(f"lesson {lesson.id!r} runs in NumPy on one device; devices needs a JAX lesson")
     if len(run_devices) > 1 and (batch_size or rows) % len(run_devices):
         raise ConfigError(f"the {batch_size or rows} rows of a step do not split evenly over "
                           f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
@@ -163,7 +173,7 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     # every argument is checked: now draw what was not given
     if lesson is not None:
         if data is None:
-            data = make_data(sizes, key=keys.data)
+            data = sine_data(np.float64, features=lesson.model == "nnx.Linear(3, 1)") if sine else make_data(sizes, key=keys.data)
         if start is None:
             start = init_params(own, keys.init)
         else:
@@ -180,10 +190,21 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
         rows=rows, batch_size=batch_size, log_every=log_every, dtype=run_dtype, backend=backend,
         devices=run_devices, local_data=bool(local_data), checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every, resume=bool(resume),
-        data=fingerprint(data) if data_given else "random",
+        data=fingerprint(data) if data_given else ("sin(x)" if sine else "random"),
         start=fingerprint(start) if start_given else "drawn",
     )
     return Run(config, to_backend(start, backend, dtype), to_backend(tuple(data), backend, dtype))
+
+
+def _check_sine_data(lesson_id: str, data) -> None:
+    """A sine lesson's model reads x (rows, 1), or the features (rows, 3) for a Linear(3, 1); y is (rows, 1)."""
+    features = LESSONS[lesson_id].model == "nnx.Linear(3, 1)"
+    want = 3 if features else 1
+    x, y = data
+    if np.shape(x)[1] != want or np.shape(y)[1] != 1:
+        what = "the features (x, x^2, x^3) as x (rows, 3)" if features else "x (rows, 1)"
+        raise ConfigError(f"lesson {lesson_id!r} takes {what} and y (rows, 1); got x{tuple(np.shape(x))}, "
+                          f"y{tuple(np.shape(y))}")
 
 
 def prepare_data(data, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:

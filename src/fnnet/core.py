@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from fnnet.functional import call_apply, manual_grads
+from fnnet.functional import call_apply
 
 Params = Any  # a pytree of float arrays: the structure the model's init returns
 OptState = Any  # the optimizer's state for those params (an optax state pytree)
@@ -50,7 +50,7 @@ class Program(NamedTuple):
       model: has ``apply(params, x, key)`` (and ``init(key)``); a ``TwoLayer``,
         an ``NnxModel`` or your ``fnnet.Model``.
       gradient: ``"jax.grad"``, or ``"by hand"`` for the tutorial's hand-written
-        backward (``manual_grads``; the raw two-layer model with the sum-of-squares loss only).
+        backward (the model's ``manual_grads(params, x, y)``; sum-of-squares loss only).
       loss: ``loss(y_pred, y) -> scalar``.
       optimizer: ``lr -> optax.GradientTransformation``; called inside the
         compiled code with the traced learning rate (or None when the
@@ -82,11 +82,11 @@ def grad_function(model, gradient: str, loss: Callable) -> GradFn:
       >>> bool(jnp.allclose(by_hand["w1"], auto["w1"], rtol=1e-5))
       True
     """
-    if gradient == "by hand":
+    if gradient == "by hand":  # the model's own backward, written out (TwoLayer, fnnet.sine.Cubic)
 
         def by_hand(params, batch, key):
             del key
-            return manual_grads(params, *batch)
+            return model.manual_grads(params, *batch)
 
         return by_hand
 

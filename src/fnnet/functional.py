@@ -214,6 +214,10 @@ class TwoLayer:
         del key
         return two_layer(params, x, self.activation)
 
+    def manual_grads(self, params: Params, x, y):
+        """The hand-written backward (``manual_grads``: ReLU and the sum-of-squares loss)."""
+        return manual_grads(params, x, y)
+
 
 def two_layer_model(sizes: Sizes, activation: Callable[[Array], Array] | None = None) -> TwoLayer:
     """The raw-weights two-layer model of the first lessons (``TwoLayer``).

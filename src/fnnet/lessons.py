@@ -1,8 +1,10 @@
-"""The eight steps of the tutorial as data: one ``Lesson`` record per step.
+"""The steps of the tutorial as data: one ``Lesson`` record per step, for both editions.
 
 Each lesson names its model, how its gradient is computed, where it runs and its
 default optimizer and learning rate; consecutive lessons differ in one of these
-fields. ``lesson_model`` turns a lesson and sizes into the model the training
+fields. The ``classic`` edition (the seed's two-layer net on random data) comes
+first; the ``sine`` edition (pytorch.org's today: polynomial fits of sin(x),
+see ``fnnet.sine``) follows with the same eight steps. ``lesson_model`` turns a lesson and sizes into the model the training
 loop takes (``init(key) -> params``, ``apply(params, x, key)``); this module is
 the one place where a lesson id becomes functions.
 """
@@ -21,6 +23,7 @@ from fnnet.data import FAST_COMPILE, Sizes
 from fnnet.errors import ConfigError
 from fnnet.core import grad_function
 from fnnet.functional import TwoLayer, my_relu, relu, sum_squared_error
+from fnnet.sine import Cubic, Legendre3
 
 
 class Lesson(NamedTuple):
@@ -36,7 +39,9 @@ class Lesson(NamedTuple):
       optimizer: default optimizer, a key of ``fnnet.optimizers.OPTIMIZERS``.
       lr: default learning rate (the seed's).
       edition: which edition of the tutorial: ``"classic"`` (the seed's
-        two-layer net on random data).
+        two-layer net on random data) or ``"sine"`` (a polynomial fit of sin(x)).
+      steps: default training steps (the tutorial's).
+      print_every: the tutorial prints the loss when ``t % print_every == print_every - 1``.
     """
 
     id: str
@@ -48,6 +53,11 @@ class Lesson(NamedTuple):
     optimizer: str
     lr: float
     edition: str = "classic"
+    steps: int = 500
+    print_every: int = 100
+
+
+EDITIONS = ("classic", "sine")
 
 
 def _nnx(builder: str) -> Callable[[Sizes], Any]:
@@ -67,8 +77,15 @@ MODELS: dict[str, Callable[[Sizes], Any]] = {
     "nnx.Sequential": _nnx("sequential"),
     "TwoLayerNet": _nnx("TwoLayerNet"),
     "DynamicNet": _nnx("DynamicNet"),
+    # the sine edition: fixed shapes, so the sizes are ignored
+    "cubic": lambda sizes: Cubic(),
+    "legendre3": lambda sizes: Legendre3(),
+    "nnx.Linear(3, 1)": _nnx("sine_linear"),
+    "Polynomial3": _nnx("Polynomial3"),
+    "SineDynamicNet": _nnx("SineDynamicNet"),
 }
-"""Model name -> ``sizes -> model`` (a ``TwoLayer`` or an ``NnxModel``: hashable, so jit reuses its program)."""
+"""Model name -> ``sizes -> model`` (hashable, so jit reuses its program): a ``TwoLayer``, an
+``NnxModel``, or for the sine edition a ``fnnet.sine`` model."""
 
 _ALL = [
     Lesson("numpy", "Warm-up: NumPy", "forward and backward by hand, in NumPy float64",
@@ -88,17 +105,54 @@ _ALL = [
     Lesson("control_flow", "Control flow + weight sharing",
            "DynamicNet: one middle layer reused 0-3 times, depth drawn per step",
            "DynamicNet", "jax.grad", "jax", "momentum", 1e-4),
+    # the sine edition: y = sin(x) on 2000 points of [-pi, pi], the tutorial's numbers
+    Lesson("sine_numpy", "Warm-up: NumPy", "a cubic fitted by hand in NumPy float64",
+           "cubic", "by hand", "numpy", "sgd-by-hand", 1e-6, "sine", 2000),
+    Lesson("sine_tensors", "Tensors", "the same by hand, in jax.numpy under jit",
+           "cubic", "by hand", "jax", "sgd-by-hand", 1e-6, "sine", 2000),
+    Lesson("sine_autograd", "Autograd", "jax.grad of the loss replaces the hand-written backward",
+           "cubic", "jax.grad", "jax", "sgd-by-hand", 1e-6, "sine", 2000),
+    Lesson("sine_custom_function", "Defining new autograd functions",
+           "a + b P3(c + d x), P3 a jax.custom_vjp (LegendrePolynomial3)",
+           "legendre3", "jax.grad", "jax", "sgd-by-hand", 5e-6, "sine", 2000),
+    Lesson("sine_nn", "nn module", "features (x, x^2, x^3) into an nnx.Linear(3, 1)",
+           "nnx.Linear(3, 1)", "jax.grad", "jax", "sgd-by-hand", 1e-6, "sine", 2000),
+    Lesson("sine_optim", "optim", "RMSprop as torch computes it does the update",
+           "nnx.Linear(3, 1)", "jax.grad", "jax", "rmsprop", 1e-3, "sine", 2000),
+    Lesson("sine_custom_module", "Custom nn Modules", "a Polynomial3(nnx.Module), optax.sgd",
+           "Polynomial3", "jax.grad", "jax", "sgd", 1e-6, "sine", 2000),
+    Lesson("sine_control_flow", "Control flow + weight sharing",
+           "DynamicNet: e x^4 and e x^5 added 0-2 times per step, e shared",
+           "SineDynamicNet", "jax.grad", "jax", "momentum", 1e-8, "sine", 30000, 2000),
 ]
 
 LESSONS: dict[str, Lesson] = {lesson.id: lesson for lesson in _ALL}
-"""Lesson id -> Lesson, in tutorial order.
+"""Lesson id -> Lesson, in tutorial order: the classic edition, then the sine edition.
 
 Examples:
-  >>> list(LESSONS)
+  >>> list(LESSONS)[:8]
   ['numpy', 'tensors', 'autograd', 'custom_function', 'nn', 'optim', 'custom_module', 'control_flow']
   >>> LESSONS["optim"].optimizer, LESSONS["optim"].lr
   ('adam', 0.0001)
+  >>> LESSONS["sine_optim"].optimizer, LESSONS["sine_optim"].steps
+  ('rmsprop', 2000)
 """
+
+
+def edition_ids(edition: str) -> list[str]:
+    """The lesson ids of an edition (``"classic"`` or ``"sine"``), or of both (``"all"``), in tutorial order.
+
+    Examples:
+      >>> edition_ids("sine")[:3]
+      ['sine_numpy', 'sine_tensors', 'sine_autograd']
+      >>> len(edition_ids("all"))
+      16
+    """
+    if edition == "all":
+        return list(LESSONS)
+    if edition not in EDITIONS:
+        raise ConfigError(f"unknown edition {edition!r}; expected one of: {', '.join(EDITIONS)}, all")
+    return [lesson.id for lesson in LESSONS.values() if lesson.edition == edition]
 
 
 def get_lesson(lesson_id: str) -> Lesson:
@@ -110,7 +164,7 @@ def get_lesson(lesson_id: str) -> Lesson:
       >>> get_lesson("optm")
       Traceback (most recent call last):
       ...
-      fnnet.errors.ConfigError: unknown lesson 'optm'; did you mean 'optim'? expected one of: numpy, tensors, autograd, custom_function, nn, optim, custom_module, control_flow
+      fnnet.errors.ConfigError: unknown lesson 'optm'; did you mean 'optim'? expected one of: numpy, tensors, autograd, custom_function, nn, optim, custom_module, control_flow, sine_numpy, sine_tensors, sine_autograd, sine_custom_function, sine_nn, sine_optim, sine_custom_module, sine_control_flow
     """
     if not isinstance(lesson_id, str) or lesson_id not in LESSONS:
         near = difflib.get_close_matches(lesson_id, LESSONS, n=1) if isinstance(lesson_id, str) else []

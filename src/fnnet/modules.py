@@ -132,6 +132,94 @@ class DynamicNet(nnx.Module):
         return jax.lax.switch(draw_depth(key), branches, x)
 
 
+# ---------------------------------------------------------------- the sine edition
+
+
+def sine_linear(sizes=None, *, rngs: nnx.Rngs) -> nnx.Sequential:
+    """``sine_nn``'s model: ``Sequential(Linear(3, 1))`` over the features (x, x^2, x^3), torch's init.
+
+    The tutorial's ``Sequential(Linear(3, 1), Flatten(0, 1))``; fnnet keeps y as
+    a (rows, 1) column, so there is nothing to flatten. ``sizes`` is unused (the
+    sine edition has fixed shapes).
+
+    Examples:
+      >>> sine_linear(rngs=nnx.Rngs(0))(jnp.ones((5, 3))).shape
+      (5, 1)
+    """
+    del sizes
+    return nnx.Sequential(torch_linear(3, 1, rngs=rngs))
+
+
+def _scalar(rngs: nnx.Rngs) -> nnx.Param:
+    return nnx.Param(jax.random.normal(rngs.params(), ()))  # torch.randn(())
+
+
+class Polynomial3(nnx.Module):
+    """The tutorial's ``Polynomial3(nn.Module)``: ``a + b x + c x^2 + d x^3``, four scalar parameters.
+
+    Examples:
+      >>> net = Polynomial3(rngs=nnx.Rngs(0))
+      >>> net(jnp.ones((4, 1))).shape, net.a.shape
+      ((4, 1), ())
+    """
+
+    def __init__(self, sizes=None, *, rngs: nnx.Rngs):
+        del sizes
+        self.a, self.b, self.c, self.d = (_scalar(rngs) for _ in range(4))
+
+    def __call__(self, x: Float[Array, "rows 1"]) -> Float[Array, "rows 1"]:
+        return self.a + self.b * x + self.c * x**2 + self.d * x**3
+
+
+MAX_EXTRA_TERMS = 2  # the sine DynamicNet adds e x^4 and e x^5: 0, 1 or 2 of them
+
+
+def draw_extra_terms(key: jax.Array) -> Int[Array, ""]:
+    """How many of ``e x^4, e x^5`` the sine DynamicNet adds in the step keyed by ``key``: 0, 1 or 2.
+
+    The tutorial's ``range(4, random.randint(4, 6))`` has 0, 1 or 2 elements,
+    each as likely; here the count comes from a JAX key.
+
+    Examples:
+      >>> counts = jax.vmap(draw_extra_terms)(jax.random.split(jax.random.key(0), 60))
+      >>> sorted(set(counts.tolist()))
+      [0, 1, 2]
+    """
+    return jax.random.randint(key, (), 0, MAX_EXTRA_TERMS + 1, dtype=jnp.int32)
+
+
+class SineDynamicNet(nnx.Module):
+    """The sine edition's DynamicNet: a cubic plus ``e x^4`` and ``e x^5`` on some steps, one ``e`` shared.
+
+    The weight sharing is ``e``: when both extra terms are drawn, the same
+    parameter multiplies x^4 and x^5, and its gradient is the sum of both
+    contributions. ``lax.switch`` picks the number of terms inside ``jit``.
+
+    Examples:
+      >>> net = SineDynamicNet(rngs=nnx.Rngs(0))
+      >>> x = jnp.full((2, 1), 2.0)
+      >>> float((net.with_terms(x, 2) - net.with_terms(x, 0))[0, 0]) == float(net.e[...] * (16 + 32))
+      True
+    """
+
+    uses_key = True
+
+    def __init__(self, sizes=None, *, rngs: nnx.Rngs):
+        del sizes
+        self.a, self.b, self.c, self.d, self.e = (_scalar(rngs) for _ in range(5))
+
+    def with_terms(self, x: Float[Array, "rows 1"], extra: int) -> Float[Array, "rows 1"]:
+        """The forward pass with exactly ``extra`` (a Python int, 0..2) of the terms e x^4, e x^5."""
+        y = self.a + self.b * x + self.c * x**2 + self.d * x**3
+        for power in range(4, 4 + extra):
+            y = y + self.e * x**power
+        return y
+
+    def __call__(self, x: Float[Array, "rows 1"], *, key: jax.Array) -> Float[Array, "rows 1"]:
+        branches = [functools.partial(self.with_terms, extra=k) for k in range(MAX_EXTRA_TERMS + 1)]
+        return jax.lax.switch(draw_extra_terms(key), branches, x)
+
+
 @dataclasses.dataclass(frozen=True)
 class NnxModel:
     """The pure-function view of an nnx module: ``init(key) -> params`` and ``apply(params, x, key)``.

@@ -79,10 +79,30 @@ def adam(learning_rate):
     return _optax().adam(learning_rate)
 
 
+def rmsprop(learning_rate):
+    """``torch.optim.RMSprop(lr=learning_rate)`` exactly, the ``sine_optim`` lesson's optimizer.
+
+    torch keeps ``s = 0.99 s + 0.01 g^2`` (starting at 0) and steps
+    ``-lr g / (sqrt(s) + 1e-8)``: eps added after the square root, no bias
+    correction, no momentum. optax's defaults differ (decay 0.9, eps inside
+    the root), so each is set here.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> opt = rmsprop(0.1)
+      >>> g = {"w": jnp.array([2.0])}
+      >>> updates, _ = opt.update(g, opt.init(g))
+      >>> float(updates["w"][0]) == -0.1 * 2.0 / (float(jnp.sqrt(jnp.float32(0.01 * 4.0))) + 1e-8)
+      True
+    """
+    return _optax().rmsprop(learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+
+
 OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
     "sgd": sgd,
     "momentum": sgd_momentum,
     "adam": adam,
+    "rmsprop": rmsprop,
     "sgd-by-hand": sgd_by_hand,
 }
 """Optimizer name -> factory taking the learning rate."""
@@ -98,6 +118,12 @@ DEFAULT_LRS: dict[tuple[str, str], float] = {
     ("module", "sgd"): 1e-4,
     ("module", "momentum"): 1e-4,
     ("module", "adam"): 1e-4,
+    # the sine edition: a cubic in x on [-pi, pi]; the x^3 feature (up to 31) sets the largest stable step
+    ("sine", "sgd-by-hand"): 1e-6,  # the tutorial's
+    ("sine", "sgd"): 1e-6,
+    ("sine", "momentum"): 1e-7,
+    ("sine", "adam"): 1e-2,
+    ("sine", "rmsprop"): 1e-3,  # the tutorial's
     # your own model (fnnet.Model or an nnx.Module)
     ("own", "adam"): 1e-3,
     ("own", "sgd"): 1e-2,

@@ -138,9 +138,20 @@ def write_metrics(path: Path, results: Sequence[FitResult]) -> None:
 
 
 def write_plot(path: Path, results: Sequence[FitResult]) -> None:
-    """Plot the loss curves of ``results`` on one log-scale axis and save to ``path``."""
+    """Plot the loss curves of ``results`` on one log-scale axis and save to ``path``.
+
+    When some of them are sine lessons, a second panel draws sin(x) and each
+    fitted polynomial over [-pi, pi] and a little beyond (where a cubic leaves sin(x)).
+    """
+    from fnnet.lessons import LESSONS
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    sine = [r for r in results if r.lesson in LESSONS and LESSONS[r.lesson].edition == "sine"]
+    if sine:
+        fig, (ax, fit_ax) = plt.subplots(1, 2, figsize=(13, 4.5), constrained_layout=True)
+        _sine_panel(fit_ax, sine)
+    else:
+        fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
     styles = ["-", "--", ":", "-."]  # lessons that agree lie on each other; dashes keep both visible
     for i, r in enumerate(results):
         cfg = r.config
@@ -152,6 +163,23 @@ def write_plot(path: Path, results: Sequence[FitResult]) -> None:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
     _save(fig, path)
+
+
+def _sine_panel(ax, results) -> None:
+    from fnnet.sine import curve
+
+    x = np.linspace(-1.25 * math.pi, 1.25 * math.pi, 500)
+    ax.axvspan(-math.pi, math.pi, color="0.93", zorder=0, label="the data: [-pi, pi]")
+    ax.plot(x, np.sin(x), color="black", linewidth=2.5, label="sin(x)")
+    styles = ["-", "--", ":", "-."]
+    for i, r in enumerate(results):
+        ax.plot(x, curve(r.lesson, r.params, x), linestyle=styles[i % len(styles)], label=r.lesson)
+    ax.set_ylim(-2.5, 2.5)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("sin(x) and the fitted polynomials")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
 
 
 def _pyplot():

@@ -113,8 +113,10 @@ def initial(lesson_id: str, sizes: Sizes, seed: int):
 
     ``weights`` is ``{"w1", "w2"}`` (NumPy float64 for ``numpy``, torch float32
     otherwise) or a torch module with torch's default init. Data is
-    ``randn`` in both cases.
+    ``randn`` in both cases. A sine lesson's start is ``sine_initial``'s (``sizes`` unused).
     """
+    if lesson_id.startswith("sine_"):
+        return sine_initial(lesson_id, seed)
     if lesson_id == "numpy":
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((sizes.batch, sizes.d_in))
@@ -277,3 +279,190 @@ RUNS: dict[str, Callable[..., TorchRun]] = {
     "control_flow": run_control_flow,
 }
 """Lesson id -> its reference training loop."""
+
+
+# ---------------------------------------------------------------- the sine edition
+#
+# y = sin(x) on torch.linspace(-pi, pi, 2000); the loss is the sum of squared errors; every loop below is the
+# tutorial's (pytorch.org, since Dec 2020), with the loss recorded before each update.
+
+
+class LegendrePolynomial3(torch.autograd.Function):
+    """P3(z) = (5 z^3 - 3 z) / 2 with a hand-written backward, as in the tutorial."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return 0.5 * (5 * z**3 - 3 * z)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (z,) = ctx.saved_tensors
+        return grad_output * 1.5 * (5 * z**2 - 1)
+
+
+class Polynomial3(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c, self.d = (torch.nn.Parameter(torch.randn(())) for _ in range(4))
+
+    def forward(self, x):
+        return self.a + self.b * x + self.c * x**2 + self.d * x**3
+
+
+class SineDynamicNet(torch.nn.Module):
+    """The tutorial's sine DynamicNet, except that the number of extra terms comes from a schedule."""
+
+    def __init__(self, extra: Sequence[int] = ()):
+        super().__init__()
+        self.a, self.b, self.c, self.d, self.e = (torch.nn.Parameter(torch.randn(())) for _ in range(5))
+        self.extra = list(extra)
+        self.calls = 0
+
+    def forward(self, x):
+        y = self.a + self.b * x + self.c * x**2 + self.d * x**3
+        for exp in range(4, 4 + self.extra[self.calls]):  # the tutorial: range(4, random.randint(4, 6))
+            y = y + self.e * x**exp
+        self.calls += 1
+        return y
+
+
+def sine_linear(sizes=None) -> torch.nn.Sequential:
+    """The tutorial's ``Sequential(Linear(3, 1), Flatten(0, 1))`` (``sizes`` unused)."""
+    return torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0, 1))
+
+
+MODULES.update({
+    "sine_nn": sine_linear,
+    "sine_optim": sine_linear,
+    "sine_custom_module": lambda sizes=None: Polynomial3(),
+    "sine_control_flow": lambda sizes=None: SineDynamicNet(),
+})
+
+
+def sine_initial(lesson_id: str, seed: int):
+    """The tutorial's start for a sine lesson: ``(start, x, y)``.
+
+    ``x`` is ``linspace(-pi, pi, 2000)`` and ``y = sin(x)``: NumPy float64 for
+    ``sine_numpy``, torch float32 otherwise (``sine_nn``/``sine_optim`` get the
+    features ``x.unsqueeze(-1).pow((1, 2, 3))``, (2000, 3)). ``start`` is
+    ``{"a", "b", "c", "d"}`` drawn with ``randn`` (fixed for the custom
+    function: 0, -1, 0, 0.3) or the lesson's torch module.
+    """
+    import math
+
+    if lesson_id == "sine_numpy":
+        rng = np.random.default_rng(seed)
+        x = np.linspace(-math.pi, math.pi, 2000)
+        return {name: rng.standard_normal() for name in "abcd"}, x, np.sin(x)
+    torch.manual_seed(seed)
+    x = torch.linspace(-math.pi, math.pi, 2000, dtype=torch.float)
+    y = torch.sin(x)
+    if lesson_id in ("sine_nn", "sine_optim"):
+        return sine_linear(), x.unsqueeze(-1).pow(torch.tensor([1, 2, 3])), y
+    if lesson_id in MODULES:
+        return MODULES[lesson_id](), x, y
+    if lesson_id == "sine_custom_function":
+        values = {"a": 0.0, "b": -1.0, "c": 0.0, "d": 0.3}
+        return {k: torch.full((), v, dtype=torch.float) for k, v in values.items()}, x, y
+    return {name: torch.randn((), dtype=torch.float) for name in "abcd"}, x, y
+
+
+def _sine_loop(steps, body) -> TorchRun:
+    losses, grads = np.empty(steps), {}
+    start = time.perf_counter()
+    for t in range(steps):
+        losses[t], step_grads = body(t)
+        if t == 0:
+            grads = step_grads
+    return TorchRun(losses, grads, time.perf_counter() - start)
+
+
+def run_sine_numpy(w, x, y, *, steps, lr) -> TorchRun:
+    """Lesson ``sine_numpy``: the cubic and its gradients by hand in NumPy."""
+    a, b, c, d = (float(w[k]) for k in "abcd")
+
+    def body(t):
+        nonlocal a, b, c, d
+        y_pred = a + b * x + c * x**2 + d * x**3
+        loss = np.square(y_pred - y).sum()
+        grad_y_pred = 2.0 * (y_pred - y)
+        g = {"a": grad_y_pred.sum(), "b": (grad_y_pred * x).sum(), "c": (grad_y_pred * x**2).sum(),
+             "d": (grad_y_pred * x**3).sum()}
+        a, b, c, d = a - lr * g["a"], b - lr * g["b"], c - lr * g["c"], d - lr * g["d"]
+        return loss, {k: np.asarray(v) for k, v in g.items()}
+
+    return _sine_loop(steps, body)
+
+
+def run_sine_tensors(w, x, y, *, steps, lr) -> TorchRun:
+    """Lesson ``sine_tensors``: the same with torch tensors."""
+    a, b, c, d = (w[k].clone() for k in "abcd")
+
+    def body(t):
+        nonlocal a, b, c, d
+        y_pred = a + b * x + c * x**2 + d * x**3
+        loss = (y_pred - y).pow(2).sum().item()
+        grad_y_pred = 2.0 * (y_pred - y)
+        g = {"a": grad_y_pred.sum(), "b": (grad_y_pred * x).sum(), "c": (grad_y_pred * x**2).sum(),
+             "d": (grad_y_pred * x**3).sum()}
+        a, b, c, d = a - lr * g["a"], b - lr * g["b"], c - lr * g["c"], d - lr * g["d"]
+        return loss, {k: v.numpy().copy() for k, v in g.items()}
+
+    return _sine_loop(steps, body)
+
+
+def _run_sine_autograd(w, x, y, *, steps, lr, forward) -> TorchRun:
+    params = {k: w[k].clone().requires_grad_(True) for k in "abcd"}
+
+    def body(t):
+        loss = (forward(params, x) - y).pow(2).sum()
+        value = loss.item()
+        loss.backward()
+        g = {k: p.grad.numpy().copy() for k, p in params.items()}
+        with torch.no_grad():
+            for p in params.values():
+                p -= lr * p.grad
+                p.grad = None  # the tutorial's way of zeroing
+        return value, g
+
+    return _sine_loop(steps, body)
+
+
+def run_sine_autograd(w, x, y, *, steps, lr) -> TorchRun:
+    """Lesson ``sine_autograd``: ``requires_grad`` scalars and ``loss.backward()``."""
+    return _run_sine_autograd(w, x, y, steps=steps, lr=lr,
+                              forward=lambda p, x: p["a"] + p["b"] * x + p["c"] * x**2 + p["d"] * x**3)
+
+
+def run_sine_custom_function(w, x, y, *, steps, lr) -> TorchRun:
+    """Lesson ``sine_custom_function``: ``a + b * LegendrePolynomial3.apply(c + d * x)``."""
+    return _run_sine_autograd(w, x, y, steps=steps, lr=lr,
+                              forward=lambda p, x: p["a"] + p["b"] * LegendrePolynomial3.apply(p["c"] + p["d"] * x))
+
+
+run_sine_nn = run_nn  # Sequential(Linear(3, 1), Flatten(0, 1)) on the features; update by hand under no_grad
+run_sine_optim = _optimizer_run(lambda params, lr: torch.optim.RMSprop(params, lr=lr))
+run_sine_optim.__doc__ = "Lesson ``sine_optim``: ``torch.optim.RMSprop`` (alpha 0.99, eps 1e-8)."
+run_sine_custom_module = _optimizer_run(lambda params, lr: torch.optim.SGD(params, lr=lr))
+run_sine_custom_module.__doc__ = "Lesson ``sine_custom_module``: ``Polynomial3`` with ``torch.optim.SGD``."
+
+
+def run_sine_control_flow(model, x, y, *, steps, lr, depths) -> TorchRun:
+    """Lesson ``sine_control_flow``: step t adds ``depths[t]`` (0..2) of the terms e x^4, e x^5; SGD momentum 0.9."""
+    if len(depths) < steps:
+        raise ConfigError(f"sine_control_flow needs a number of extra terms for each of {steps} steps, got {len(depths)}")
+    model.extra, model.calls = [int(d) for d in depths], 0
+    return _run_momentum(model, x, y, steps=steps, lr=lr)
+
+
+RUNS.update({
+    "sine_numpy": run_sine_numpy,
+    "sine_tensors": run_sine_tensors,
+    "sine_autograd": run_sine_autograd,
+    "sine_custom_function": run_sine_custom_function,
+    "sine_nn": run_sine_nn,
+    "sine_optim": run_sine_optim,
+    "sine_custom_module": run_sine_custom_module,
+    "sine_control_flow": run_sine_control_flow,
+})
