@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 
 import fnnet
+from fnnet.lessons import edition_ids
 
 TINY = ["--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3"]
+
+
+CLASSIC = edition_ids("classic")
 
 
 def run(*argv, cwd=None):
@@ -24,11 +28,12 @@ def run(*argv, cwd=None):
     )
 
 
-def test_lessons_lists_the_eight_in_order(fnnet_cli):
+def test_lessons_lists_both_editions_in_order(fnnet_cli):
     code, out, err = fnnet_cli("lessons")
     assert code == 0, err
-    rows = [line.split()[0] for line in out.splitlines()[2:]]
-    assert rows == list(fnnet.LESSONS)
+    rows = [line.split()[:2] for line in out.splitlines()[2:]]
+    assert [r[0] for r in rows] == list(fnnet.LESSONS)
+    assert [r[1] for r in rows] == ["classic"] * 8 + ["sine"] * 8
 
 
 def test_train_one_lesson_prints_its_row(fnnet_cli):
@@ -45,9 +50,9 @@ def test_train_all_writes_json_metrics_and_a_plot(fnnet_cli, tmp_path):
     code, out, err = fnnet_cli("train", "--steps", "20", *TINY, "--metrics", str(metrics), "--plot", str(plot))
     assert code == 0, err
     table = out.splitlines()
-    assert [line.split()[0] for line in table[2:10]] == list(fnnet.LESSONS)
+    assert [line.split()[0] for line in table[2:]] == CLASSIC  # `fnnet train` alone: the classic edition
     doc = json.loads(metrics.read_text())
-    assert [r["lesson"] for r in doc["lessons"]] == list(fnnet.LESSONS)
+    assert [r["lesson"] for r in doc["lessons"]] == CLASSIC
     for r in doc["lessons"]:
         assert len(r["losses"]) == 20 and r["config"]["steps"] == 20
         assert r["config"]["sizes"] == {"batch": 8, "d_in": 20, "hidden": 10, "d_out": 3}
@@ -167,9 +172,9 @@ def test_divergence_exits_3_and_writes_nothing(fnnet_cli, tmp_path):
 
 def test_the_parsers_lesson_list_is_the_library_s():
     """cli.py keeps its own copy so --help needs no JAX import; it must not drift."""
-    from fnnet.cli import LESSON_IDS
+    from fnnet.cli import LESSON_IDS, SINE_IDS
 
-    assert list(LESSON_IDS) == list(fnnet.LESSONS)
+    assert list(LESSON_IDS) + list(SINE_IDS) == list(fnnet.LESSONS)
 
 
 def test_the_command_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path):

@@ -52,7 +52,7 @@ def test_save_with_several_lessons_needs_a_placeholder(fnnet_cli, tmp_path):
     assert code == 2 and "{lesson}" in err
     assert list(tmp_path.iterdir()) == []
     code, out, _ = fnnet_cli("train", "all", "--steps", "5", *TINY, "--save", tmp_path / "w-{lesson}.npz")
-    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == sorted(f"w-{i}.npz" for i in fnnet.LESSONS)
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == sorted(f"w-{i}.npz" for i in fnnet.lessons.edition_ids("classic"))
 
 
 def test_save_refuses_another_extension_before_training(fnnet_cli, tmp_path):

@@ -25,11 +25,11 @@ SEED_SPEC = {  # from the seed: (optimizer, lr) of each step of the tutorial
 @pytest.fixture(scope="module")
 def seed_runs():
     """Every lesson once, at the seed's defaults (64/1000/100/10, 500 steps, seed 0)."""
-    return {lesson_id: fnnet.fit(lesson_id) for lesson_id in LESSONS}
+    return {lesson_id: fnnet.fit(lesson_id) for lesson_id in SEED_SPEC}
 
 
 def test_lessons_are_the_tutorial_steps_in_order():
-    assert list(LESSONS) == list(SEED_SPEC)
+    assert list(LESSONS)[:8] == list(SEED_SPEC)  # the classic edition first; the sine edition: test_sine.py
     for lesson_id, (optimizer, lr) in SEED_SPEC.items():
         assert (LESSONS[lesson_id].optimizer, LESSONS[lesson_id].lr) == (optimizer, lr)
 

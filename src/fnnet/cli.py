@@ -394,6 +394,17 @@ def _compare(args) -> int:
             continue
         print(f"compared {lesson_id}: {checks[-1].verdict}", file=sys.stderr)
     print(report.compare_table(checks))
+    for c in checks:  # the sine lessons end as the tutorial does: the fitted polynomial, from both sides
+        f32 = c.f32
+        if f32.torch_params is not None and f32.lesson.startswith("sine_"):
+            from fnnet.sine import result_line
+
+            print(f"{f32.lesson:20}  pytorch  {result_line(f32.lesson, f32.torch_params)}")
+            print(f"{'':20}  fnnet    {result_line(f32.lesson, f32.jax_params)}")
+        if f32.exact_steps < f32.steps:
+            print(f"{f32.lesson:20}  curves compared step by step over steps 0-{f32.exact_steps - 1}: a start moved by "
+                  f"one rounding error alone moves the loss by 1e-3 at step {f32.horizon} (chaotic near the floor); "
+                  f"after that the mean of the last {min(200, f32.steps)} losses differs by {f32.tail_diff:.1e}")
     if out_json:
         report.write_json(out_json, {"lessons": [c.record() for c in checks]})
         print(f"comparisons written to {out_json}")

@@ -45,7 +45,7 @@ import numpy as np
 
 from fnnet.data import Sizes, check_memory, check_seed, check_sizes, check_steps, run_keys
 from fnnet.errors import ConfigError
-from fnnet.lessons import LESSONS, get_lesson, lesson_functions, sizes_of, to_backend
+from fnnet.lessons import LESSONS, edition_ids, get_lesson, lesson_functions, sizes_of, to_backend
 from fnnet.modules import draw_depth
 from fnnet.train import DEFAULT_STEPS, fit, step_key
 
@@ -232,6 +232,8 @@ class Comparison:
     jax_runs: tuple = ()
     torch_threads_tried: dict = dataclasses.field(default_factory=dict)  # threads -> seconds of short runs
     horizon: int | None = None  # a chaotic lesson's predictability horizon (``predictability_horizon``)
+    torch_params: dict | None = None  # the trained parameters by torch name, when the reference returns them
+    jax_params: dict | None = None  # fnnet's, by the same names
 
     @property
     def exact_steps(self) -> int:
@@ -469,6 +471,7 @@ def from_runs(lesson_id: str, ref, ours, params, data, *, seed: int = 0, threads
         lesson.id, len(ours.losses), seed, sizes, np.asarray(ref.losses, np.float64),
         np.asarray(ours.losses, np.float64), ref.grads, grads, ref.seconds, ours.run_seconds,
         ours.compile_seconds, threads or torch.get_num_threads(), dtype,
+        torch_params=getattr(ref, "params", None), jax_params=torch_named(ours.params),
     )
 
 
@@ -513,5 +516,5 @@ def check(lesson_id: str, *, x64: bool = False, repeats: int = 0, **kwargs) -> C
 
 
 def check_all(lesson_ids=None, **kwargs) -> list[Check]:
-    """``check`` for several lessons (default: all eight)."""
-    return [check(lesson_id, **kwargs) for lesson_id in (lesson_ids or list(LESSONS))]
+    """``check`` for several lessons (default: the eight of the classic edition)."""
+    return [check(lesson_id, **kwargs) for lesson_id in (lesson_ids or edition_ids("classic"))]

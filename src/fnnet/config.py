@@ -159,7 +159,7 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
         default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend,
-        dtype="float64" if numpy_backend else dtype)
+        dtype="float64" if numpy_backend else dtype, numpy_lesson=lesson.id if numpy_backend else "numpy")
 
     run_devices = tuple(resolve_devices(devices))
     if len(run_devices) > 1 and numpy_backend:

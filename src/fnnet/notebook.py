@@ -6,7 +6,19 @@ Each lesson notebook (``notebooks/NN_name.md``) has a cell tagged ``pytorch``
 loads a tagged cell as a module, so its definitions run and its own training
 run does not; ``prove`` then draws the start the PyTorch cell draws (under a
 seed), hands the very same numbers to the JAX cell, runs both ``train``
-functions and returns a ``fnnet.compare.Check`` of the two curves.
+functions and returns a ``Proof`` of the two curves.
+
+The cells' contract, by kind of lesson:
+
+- ``weights`` (classic numpy .. custom_function): ``x, y, w1, w2`` and
+  ``train(w1, w2, x, y, steps) -> (w1, w2, losses)``.
+- ``scalars`` (sine_numpy .. sine_custom_function): ``x, y, a, b, c, d`` and
+  ``train(a, b, c, d, x, y, steps) -> (a, b, c, d, losses)``.
+- ``model`` (nn, optim, custom_module and their sine twins): ``x, y, model``
+  (sine_nn / sine_optim also ``xx``, the (2000, 3) features the model takes)
+  and ``train(model, x_or_xx, y, steps) -> losses``.
+- ``dynamic`` (control_flow, sine_control_flow): ``train(model, x, y, schedule)``,
+  ``schedule[t]`` the step's depth (0..3) or number of extra terms (0..2).
 
 Needs PyTorch, matplotlib and jupytext (the ``test`` or ``notebooks`` extra).
 """
@@ -27,6 +39,25 @@ from pathlib import Path
 import numpy as np
 
 TAGS = ("pytorch", "jax")
+WEIGHT_NAMES = {"weights": ("w1", "w2"), "scalars": ("a", "b", "c", "d")}  # what train takes and returns, in order
+SCALAR_LESSONS = ("sine_numpy", "sine_tensors", "sine_autograd", "sine_custom_function")
+WEIGHT_LESSONS = ("numpy", "tensors", "autograd", "custom_function")
+DYNAMIC_LESSONS = ("control_flow", "sine_control_flow")
+MAX_DRAW = {"control_flow": 3, "sine_control_flow": 2}  # random.randint(0, MAX_DRAW) per step
+
+
+def lesson_kind(lesson: str) -> str:
+    """How a lesson's cells take their start: ``weights``, ``scalars``, ``model`` or ``dynamic``.
+
+    Examples:
+      >>> [lesson_kind(k) for k in ("numpy", "sine_autograd", "sine_optim", "sine_control_flow")]
+      ['weights', 'scalars', 'model', 'dynamic']
+    """
+    if lesson in WEIGHT_LESSONS:
+        return "weights"
+    if lesson in SCALAR_LESSONS:
+        return "scalars"
+    return "dynamic" if lesson in DYNAMIC_LESSONS else "model"
 
 
 def find_notebook(name: str, folder: str | Path | None = None) -> Path:
@@ -87,15 +118,15 @@ class _Side:
     """How to copy a start, call ``train`` and read the weights back, for one cell."""
 
     module: types.ModuleType
-    kind: str  # "weights" (w1, w2), "model", or "dynamic" (a model and a depth schedule)
+    kind: str  # "weights" (w1, w2), "scalars" (a, b, c, d), "model", or "dynamic" (a model and a schedule)
     framework: str  # "numpy", "torch" or "jax"
 
     def run(self, start, x, y, steps: int, depths=None):
         """Train a copy of ``start`` for ``steps`` steps; returns (weights by torch name, losses)."""
         with contextlib.redirect_stdout(io.StringIO()):  # the cells print every 100 steps
-            if self.kind == "weights":
-                w1, w2, losses = self.module.train(*self._copy(start), x, y, steps)
-                weights = {"w1": _np(w1), "w2": _np(w2)}
+            if self.kind in ("weights", "scalars"):
+                *trained, losses = self.module.train(*self._copy(start), x, y, steps)
+                weights = {k: _np(w) for k, w in zip(WEIGHT_NAMES[self.kind], trained, strict=True)}
             else:
                 model = self._copy(start)
                 schedule = depths[:steps] if self.kind == "dynamic" else steps
@@ -104,7 +135,7 @@ class _Side:
         return weights, np.asarray([float(v) for v in losses])
 
     def _copy(self, start):
-        if self.kind == "weights":
+        if self.kind in ("weights", "scalars"):
             if self.framework == "torch":
                 return tuple(w.detach().clone().requires_grad_(w.requires_grad) for w in start)
             return tuple(w.copy() if isinstance(w, np.ndarray) else w for w in start)
@@ -130,15 +161,40 @@ def _np(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def _jax_model_with(module, params, dtype):
-    """A clone of the JAX cell's ``model`` holding ``params`` (fnnet's structure, from ``from_torch``)."""
+def _jax_model_with(module, params, dtype, torch_model=None):
+    """A clone of the JAX cell's ``model`` holding ``params`` (fnnet's structure, from ``from_torch``).
+
+    A cell whose model nests its parameters differently from fnnet's (say a
+    bare ``nnx.Linear(3, 1)`` where fnnet keeps ``nnx.Sequential``) gets them by
+    torch name instead: each ``nnx.Param`` takes the ``torch_model`` parameter
+    whose name ends with its own (``kernel`` read as ``weight``, transposed).
+    """
     import jax
     import jax.numpy as jnp
     from flax import nnx
 
+    from fnnet.compare import _path_to_torch_name
+
     model = nnx.clone(module.model)
     state = nnx.state(model, nnx.Param)
-    nnx.replace_by_pure_dict(state, jax.tree.map(lambda a: jnp.asarray(np.asarray(a, dtype)), params))
+    try:
+        nnx.replace_by_pure_dict(state, jax.tree.map(lambda a: jnp.asarray(np.asarray(a, dtype)), params))
+    except (KeyError, ValueError, TypeError):
+        if torch_model is None:
+            raise
+        named = _torch_named_parameters(torch_model)
+        pure = nnx.to_pure_dict(state)
+
+        def take(path, leaf):
+            name, transpose = _path_to_torch_name(path)
+            found = [k for k in named if k == name or k.endswith("." + name)]
+            if len(found) != 1:
+                raise ValueError(f"the JAX cell's parameter {name!r} matches torch's {found or 'none'} "
+                                 f"among {sorted(named)}") from None
+            value = named[found[0]].T if transpose else named[found[0]]
+            return jnp.asarray(value.reshape(np.shape(leaf)).astype(dtype))
+
+        nnx.replace_by_pure_dict(state, jax.tree_util.tree_map_with_path(take, pure))
     nnx.update(model, state)
     return model
 
@@ -176,8 +232,12 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
 
     The PyTorch cell is loaded under ``torch.manual_seed(seed)`` (and NumPy's
     and Python's seeds), so its module-level draws (data, weights or model) are
-    the start. The JAX cell gets the same numbers: ``w1, w2`` as arrays, or its
-    own ``model`` with the torch weights loaded (``fnnet.compare.from_torch``).
+    the start. The JAX cell gets the same numbers: ``w1, w2`` or ``a, b, c, d``
+    as arrays, or its own ``model`` with the torch weights loaded
+    (``fnnet.compare.from_torch``). The data is the PyTorch cell's ``xx`` (the
+    sine features) when it has one, else its ``x``, and its ``y``, in the shapes
+    that cell uses; a control-flow lesson's schedule is drawn with
+    ``random.randint`` per step (0..3 layers reused, or 0..2 extra terms).
 
     Each side first takes one step in float64 from that start: the two first
     updates are compared (``update / lr`` is the step-0 gradient for SGD and
@@ -186,41 +246,44 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     trains ``steps`` steps in float32, as the cells do: both loss curves are
     compared and timed (the JAX step was compiled by an earlier run, so
     compilation is not in its time). Float32 curves that drift apart are run
-    again in float64 on both sides, as ``fnnet.compare.check`` does.
+    again in float64 on both sides, as ``fnnet.compare.check`` does. A chaotic
+    lesson (``sine_optim``) is compared step by step only up to its
+    predictability horizon, measured on the JAX cell as ``fnnet.compare`` does.
     """
     import torch
 
     import fnnet
-    from fnnet.compare import Comparison, from_torch
+    from fnnet.compare import CHAOTIC, Comparison, from_torch
     from fnnet.data import Sizes
 
     info = fnnet.LESSONS[lesson]
-    kind = "dynamic" if lesson == "control_flow" else "model" if lesson not in (
-        "numpy", "tensors", "autograd", "custom_function") else "weights"
+    sine = info.edition == "sine"
+    kind = lesson_kind(lesson)
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
     tp, jp = program(name, "pytorch", folder), program(name, "jax", folder)
-    depths = [random.randint(0, 3) for _ in range(steps)] if kind == "dynamic" else None
-    framework = "numpy" if lesson == "numpy" else "torch"
+    depths = [random.randint(0, MAX_DRAW[lesson]) for _ in range(steps)] if kind == "dynamic" else None
+    framework = "numpy" if lesson in ("numpy", "sine_numpy") else "torch"
+    numpy_only = framework == "numpy"  # the NumPy cell and its JAX twin compute in float64
     torch_side, jax_side = _Side(tp, kind, framework), _Side(jp, kind, "jax")
-    start = (tp.w1, tp.w2) if kind == "weights" else tp.model
-    x_np, y_np = _np(tp.x), _np(tp.y)  # float64 copies of the start's data
+    start = tuple(getattr(tp, k) for k in WEIGHT_NAMES[kind]) if kind in WEIGHT_NAMES else tp.model
+    x_np, y_np = _np(tp.xx if hasattr(tp, "xx") else tp.x), _np(tp.y)  # float64 copies of the start's data
 
     def starts(wide: bool):
         """Both sides' start, data and schedule, in float64 (wide) or the cells' float32."""
         import jax.numpy as jnp
 
-        np_dtype = np.float64 if wide or lesson == "numpy" else np.float32
+        np_dtype = np.float64 if wide or numpy_only else np.float32
         torch_dtype = torch.float64 if wide else torch.float32
-        if kind == "weights":
-            t_start = tuple(w.astype(np_dtype) for w in start) if framework == "numpy" else tuple(
-                w.detach().to(torch_dtype).requires_grad_(w.requires_grad) for w in start)
+        if kind in WEIGHT_NAMES:
+            t_start = tuple(np_dtype(_np(w)) if kind == "scalars" else w.astype(np_dtype) for w in start) \
+                if numpy_only else tuple(w.detach().to(torch_dtype).requires_grad_(w.requires_grad) for w in start)
             j_start = tuple(jnp.asarray(_np(w).astype(np_dtype)) for w in start)
         else:
             t_start = copy.deepcopy(start).to(torch_dtype)
-            j_start = _jax_model_with(jp, from_torch(lesson, start), np_dtype)
-        if framework == "numpy":
+            j_start = _jax_model_with(jp, from_torch(lesson, start), np_dtype, start)
+        if numpy_only:
             t_data = (x_np.astype(np_dtype), y_np.astype(np_dtype))
         else:
             t_data = tuple(torch.from_numpy(a.astype(np_dtype)) for a in (x_np, y_np))
@@ -240,10 +303,24 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
         return ({k: (t_before[k] - t_after[k]) / info.lr for k in t_before},
                 {k: (j_before[k] - j_after[k]) / info.lr for k in t_before})
 
+    def horizon(j_args, j_losses, dtype) -> int | None:
+        """The first step where the JAX cell, its start scaled by 1 +- eps, leaves its own curve by LOSS_RTOL."""
+        from fnnet.compare import TOLERANCES
+
+        eps, found = float(np.finfo(dtype).eps), None
+        for sign in (1, -1):
+            moved_start = _scaled(j_args[0], 1 + sign * eps, kind, dtype)
+            _, moved = jax_side.run(moved_start, *j_args[1:3], steps, j_args[3])
+            apart = np.abs(moved - j_losses) > TOLERANCES["float32"][1] * np.abs(j_losses)
+            if apart.any():
+                found = int(np.argmax(apart)) if found is None else min(found, int(np.argmax(apart)))
+        return found
+
     def curves(wide: bool, updates) -> Comparison:
         import jax
 
-        with jax.enable_x64(wide or lesson == "numpy"):
+        dtype = "float64" if wide or numpy_only else "float32"
+        with jax.enable_x64(wide or numpy_only):
             t_args, j_args = starts(wide)
             jax_side.run(*j_args[:3], 1, j_args[3])  # compiles the JAX step for this dtype
             clock = time.perf_counter()
@@ -252,16 +329,34 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
             clock = time.perf_counter()
             _, j_losses = jax_side.run(*j_args[:3], steps, j_args[3])
             j_seconds = time.perf_counter() - clock
+            chaos = horizon(j_args, j_losses, dtype) if lesson in CHAOTIC else None
+        sizes = None if sine else Sizes(*x_np.shape, _hidden(start, kind), y_np.shape[1])
         return Comparison(
-            lesson, steps, seed, Sizes(*x_np.shape, _hidden(start, kind), y_np.shape[1]), t_losses, j_losses,
-            *updates, t_seconds, j_seconds, 0.0, torch.get_num_threads(),
-            "float64" if wide or lesson == "numpy" else "float32",
+            lesson, steps, seed, sizes, t_losses, j_losses,
+            *updates, t_seconds, j_seconds, 0.0, torch.get_num_threads(), dtype, horizon=chaos,
         )
 
     updates = first_updates()
     f32 = curves(False, updates)
     f64 = None if f32.losses_ok or f32.dtype == "float64" else curves(True, updates)
     return Proof(name, f32.grad_diff, f32, f64, None if depths is None else np.asarray(depths))
+
+
+def _scaled(start, factor: float, kind: str, dtype: str):
+    """A JAX start with every weight multiplied by ``factor`` (computed in float64, then cast to ``dtype``)."""
+    import jax
+    import jax.numpy as jnp
+
+    scale = lambda a: jnp.asarray((np.asarray(a, np.float64) * factor).astype(dtype))
+    if kind in WEIGHT_NAMES:
+        return tuple(scale(w) for w in start)
+    from flax import nnx
+
+    model = nnx.clone(start)
+    state = nnx.state(model, nnx.Param)
+    nnx.replace_by_pure_dict(state, jax.tree.map(scale, nnx.to_pure_dict(state)))
+    nnx.update(model, state)
+    return model
 
 
 def _hidden(start, kind) -> int:
@@ -275,10 +370,10 @@ def _hidden(start, kind) -> int:
 
 def proof_lines(proof: Proof) -> str:
     """The parity numbers of a proof as a few aligned lines."""
-    from fnnet.compare import TOLERANCES
+    from fnnet.compare import TAIL, TOLERANCES
 
-    adam = proof.f32.lesson == "optim"
-    what = "update, lr·g/(|g|+eps)" if adam else "gradient (update / lr)"
+    what = {"optim": "update, lr·g/(|g|+eps)", "sine_optim": "update, RMSprop's lr·g/(√v+eps)"}.get(
+        proof.f32.lesson, "gradient (update / lr)")
     lines = [f"step-0 {what}, float64: worst relative difference {proof.update_diff:.1e}"
              f"   (tolerance {UPDATE_RTOL:.0e})"]
     for c in (proof.f32, proof.f64):
@@ -290,7 +385,9 @@ def proof_lines(proof: Proof) -> str:
             f"{c.dtype}, {c.steps} steps:",
             f"  first loss   pytorch cell {t[0]:<14.7g} jax cell {j[0]:.7g}",
             f"  last loss    pytorch cell {t[-1]:<14.7g} jax cell {j[-1]:.7g}",
-            f"  worst relative loss difference {c.loss_diff:.1e}   (tolerance {loss_tol:.0e})",
+            f"  worst relative loss difference {c.loss_diff:.1e}   (tolerance {loss_tol:.0e})"
+            + ("" if c.exact_steps >= c.steps else f", over the first {c.exact_steps} steps (chaotic after "
+               f"{c.horizon}); mean of the last {TAIL} steps differs by {c.tail_diff:.1e}"),
             f"  ms/step      pytorch cell {1e3 * c.torch_seconds / c.steps:<14.3f} "
             f"jax cell {1e3 * c.jax_seconds / c.steps:.3f}   (JAX compiled beforehand)",
         ]

@@ -158,10 +158,15 @@ class Legendre3:
 def coefficients(lesson_id: str, params) -> dict[str, float]:
     """The fitted coefficients ``{"a", "b", "c", "d"}`` (and ``"e"``) as floats, from any sine lesson's params.
 
+    ``params`` is fnnet's structure, or the same under PyTorch's names
+    (``{"0.weight", "0.bias"}`` for the Linear lessons).
+
     Examples:
       >>> coefficients("sine_nn", {"layers": {0: {"bias": np.array([0.5]), "kernel": np.array([[1.0], [2.0], [3.0]])}}})
       {'a': 0.5, 'b': 1.0, 'c': 2.0, 'd': 3.0}
     """
+    if lesson_id in ("sine_nn", "sine_optim") and "0.weight" in params:  # torch's names (fnnet.compare.torch_named)
+        params = {"layers": {0: {"kernel": np.asarray(params["0.weight"]).T, "bias": params["0.bias"]}}}
     if lesson_id in ("sine_nn", "sine_optim"):
         linear = params["layers"][0]
         weights = np.asarray(linear["kernel"]).reshape(-1)

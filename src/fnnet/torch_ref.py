@@ -41,6 +41,7 @@ class TorchRun(NamedTuple):
     losses: np.ndarray  # (steps,) loss before each step's update
     grads: dict[str, np.ndarray]  # gradients at step 0, by parameter name (torch's layout)
     seconds: float  # wall time of the training loop
+    params: dict | None = None  # the trained parameters by torch name (the sine edition's references fill it)
 
 
 # ---------------------------------------------------------------- models
@@ -231,7 +232,8 @@ def _run_module(model, x, y, *, steps, update) -> TorchRun:
             grads = {name: (torch.zeros_like(p) if p.grad is None else p.grad).detach().numpy().copy()
                      for name, p in model.named_parameters()}  # None: not used at step 0 (depth 0)
         update()
-    return TorchRun(losses, grads, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return TorchRun(losses, grads, seconds, {name: p.detach().numpy().copy() for name, p in model.named_parameters()})
 
 
 def run_nn(model, x, y, *, steps, lr) -> TorchRun:
@@ -368,14 +370,19 @@ def sine_initial(lesson_id: str, seed: int):
     return {name: torch.randn((), dtype=torch.float) for name in "abcd"}, x, y
 
 
-def _sine_loop(steps, body) -> TorchRun:
+def _sine_loop(steps, body, final) -> TorchRun:
     losses, grads = np.empty(steps), {}
     start = time.perf_counter()
     for t in range(steps):
         losses[t], step_grads = body(t)
         if t == 0:
             grads = step_grads
-    return TorchRun(losses, grads, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return TorchRun(losses, grads, seconds, {k: np.asarray(_plain(v)) for k, v in final().items()})
+
+
+def _plain(v):
+    return v.detach().numpy().copy() if hasattr(v, "detach") else v
 
 
 def run_sine_numpy(w, x, y, *, steps, lr) -> TorchRun:
@@ -392,7 +399,7 @@ def run_sine_numpy(w, x, y, *, steps, lr) -> TorchRun:
         a, b, c, d = a - lr * g["a"], b - lr * g["b"], c - lr * g["c"], d - lr * g["d"]
         return loss, {k: np.asarray(v) for k, v in g.items()}
 
-    return _sine_loop(steps, body)
+    return _sine_loop(steps, body, lambda: {"a": a, "b": b, "c": c, "d": d})
 
 
 def run_sine_tensors(w, x, y, *, steps, lr) -> TorchRun:
@@ -409,7 +416,7 @@ def run_sine_tensors(w, x, y, *, steps, lr) -> TorchRun:
         a, b, c, d = a - lr * g["a"], b - lr * g["b"], c - lr * g["c"], d - lr * g["d"]
         return loss, {k: v.numpy().copy() for k, v in g.items()}
 
-    return _sine_loop(steps, body)
+    return _sine_loop(steps, body, lambda: {"a": a, "b": b, "c": c, "d": d})
 
 
 def _run_sine_autograd(w, x, y, *, steps, lr, forward) -> TorchRun:
@@ -426,7 +433,7 @@ def _run_sine_autograd(w, x, y, *, steps, lr, forward) -> TorchRun:
                 p.grad = None  # the tutorial's way of zeroing
         return value, g
 
-    return _sine_loop(steps, body)
+    return _sine_loop(steps, body, lambda: params)
 
 
 def run_sine_autograd(w, x, y, *, steps, lr) -> TorchRun:
