@@ -50,7 +50,7 @@ def test_train_all_writes_json_metrics_and_a_plot(fnnet_cli, tmp_path):
     code, out, err = fnnet_cli("train", "--steps", "20", *TINY, "--metrics", str(metrics), "--plot", str(plot))
     assert code == 0, err
     table = out.splitlines()
-    assert [line.split()[0] for line in table[2:]] == CLASSIC  # `fnnet train` alone: the classic edition
+    assert [line.split()[0] for line in table[2:10]] == CLASSIC and table[10].startswith("metrics written")  # the classic edition
     doc = json.loads(metrics.read_text())
     assert [r["lesson"] for r in doc["lessons"]] == CLASSIC
     for r in doc["lessons"]:
@@ -95,7 +95,8 @@ def test_python_dash_m_and_the_console_script_agree(fnnet_cli):
 def _user_errors(tmp):
     cases = [
         (["train", "nope"], "unknown lesson 'nope'"),
-        (["train", "nn", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+        (["train", "nn", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["train", "nn", "--optimizer", "rmsprop"], "no default learning rate for rmsprop here"),
         (["train", "numpy", "--optimizer", "adam"], "takes only sgd"),
         (["train", "nn", "--steps", "0"], "--steps: expected a positive integer"),
         (["train", "nn", "--steps", "-3"], "--steps: expected a positive integer"),

@@ -48,10 +48,10 @@ def test_save_writes_torch_named_weights_that_numpy_and_torch_load(fnnet_cli, tm
 
 
 def test_save_with_several_lessons_needs_a_placeholder(fnnet_cli, tmp_path):
-    code, _, err = fnnet_cli("train", "all", "--steps", "5", *TINY, "--save", tmp_path / "w.npz")
+    code, _, err = fnnet_cli("train", "classic", "--steps", "5", *TINY, "--save", tmp_path / "w.npz")
     assert code == 2 and "{lesson}" in err
     assert list(tmp_path.iterdir()) == []
-    code, out, _ = fnnet_cli("train", "all", "--steps", "5", *TINY, "--save", tmp_path / "w-{lesson}.npz")
+    code, out, _ = fnnet_cli("train", "classic", "--steps", "5", *TINY, "--save", tmp_path / "w-{lesson}.npz")
     assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == sorted(f"w-{i}.npz" for i in fnnet.lessons.edition_ids("classic"))
 
 

@@ -133,7 +133,7 @@ def test_compare_command_writes_json_and_plot(fnnet_cli, tmp_path):
     assert code == 0, err
     rows = out.splitlines()
     assert rows[0].split()[:3] == ["lesson", "torch", "first"]
-    assert [r.split()[0] for r in rows[2:]] == CLASSIC and all(r.split()[-1] == "ok" for r in rows[2:])
+    assert [r.split()[0] for r in rows[2:10]] == CLASSIC and all(r.split()[-1] == "ok" for r in rows[2:10])
     doc = json.loads(out_json.read_text())
     assert [r["lesson"] for r in doc["lessons"]] == CLASSIC
     for r in doc["lessons"]:

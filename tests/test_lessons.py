@@ -44,7 +44,7 @@ def test_first_lessons_differ_in_one_idea():
         assert changed == [field], (before, after, changed)
 
 
-@pytest.mark.parametrize("lesson_id", list(LESSONS))
+@pytest.mark.parametrize("lesson_id", list(SEED_SPEC))
 def test_every_lesson_converges_at_its_seed_defaults(seed_runs, lesson_id):
     losses = seed_runs[lesson_id].losses
     assert losses.shape == (500,)

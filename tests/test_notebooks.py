@@ -27,7 +27,14 @@ nbformat = pytest.importorskip("nbformat")
 
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(FOLDER.glob("[0-9][0-9]_*.md"))
-LESSON_SOURCES = [p for p in SOURCES if p.stem[:2] <= "08"]
+# The lesson pages: the classic edition's 01-08 and the sine edition's 11-18, each a pytorch and a jax cell.
+PAGE_LESSON = {
+    "01": "numpy", "02": "tensors", "03": "autograd", "04": "custom_function",
+    "05": "nn", "06": "optim", "07": "custom_module", "08": "control_flow",
+    "11": "sine_numpy", "12": "sine_tensors", "13": "sine_autograd", "14": "sine_custom_function",
+    "15": "sine_nn", "16": "sine_optim", "17": "sine_custom_module", "18": "sine_control_flow",
+}
+LESSON_SOURCES = [p for p in SOURCES if p.stem[:2] in PAGE_LESSON]
 
 # What each JAX cell must show in its own lines (the lesson's idea), beyond `print(t, ...)`.
 JAX_IDEA = {
@@ -39,12 +46,31 @@ JAX_IDEA = {
     "06": [r"optax\.adam\(learning_rate\)", r"optimizer\.init\(", r"optimizer\.update\(", r"optax\.apply_updates\("],
     "07": [r"class TwoLayerNet\(nnx\.Module\)", r"optax\.sgd\(learning_rate\)"],
     "08": [r"class DynamicNet\(nnx\.Module\)", r"jax\.lax\.switch\(", r"optax\.sgd\(learning_rate, momentum=0\.9\)"],
+    # the sine edition: y = sin(x) on linspace(-pi, pi, 2000)
+    "11": [r'jax\.config\.update\("jax_enable_x64", True\)', r"a = a - learning_rate \* grad_a"],
+    "12": [r"@jax\.jit"],
+    "13": [r"jax\.value_and_grad\(|jax\.grad\("],
+    "14": [r"@jax\.custom_vjp", r"\.defvjp\(", r"1\.5 \* \(5 \* z ?\*\* ?2 - 1\)"],
+    "15": [r"nnx\.Linear\(3, 1\b", r"jax\.value_and_grad\(|jax\.grad\(|nnx\.value_and_grad\(|nnx\.grad\("],
+    "16": [r"nnx\.Linear\(3, 1\b", r"(?i)rmsprop"],
+    "17": [r"class Polynomial3\(nnx\.Module\)", r"optax\.sgd\(learning_rate\)"],
+    "18": [r"class \w*DynamicNet\(nnx\.Module\)", r"optax\.sgd\(learning_rate, momentum=0\.9\)"],
 }
 LEARNING_RATE = {"01": "1e-6", "02": "1e-6", "03": "1e-6", "04": "1e-6",
-                 "05": "1e-4", "06": "1e-4", "07": "1e-4", "08": "1e-4"}
-JAX_IMPORTS = {"jax", "numpy", "optax", "flax", "functools"}
-TUTORIAL_IMPORTS = {"torch", "numpy", "random"}
+                 "05": "1e-4", "06": "1e-4", "07": "1e-4", "08": "1e-4",
+                 "11": "1e-6", "12": "1e-6", "13": "1e-6", "14": "5e-6",
+                 "15": "1e-6", "16": "1e-3", "17": "1e-6", "18": "1e-8"}
+JAX_IMPORTS = {"jax", "numpy", "optax", "flax", "functools", "math"}
+TUTORIAL_IMPORTS = {"torch", "numpy", "random", "math"}
 PRINTED = re.compile(r"^(\d+) (\S+)$")
+RESULT = "Result: "  # the sine edition's last line: the fitted polynomial (or model.string())
+
+
+def lesson_of(source: Path):
+    """The page's ``fnnet.LESSONS`` entry (tutorial numbers: steps, print_every, edition)."""
+    from fnnet import LESSONS
+
+    return LESSONS[PAGE_LESSON[source.stem[:2]]]
 
 
 def tagged(path: Path, tag: str) -> list:
@@ -66,10 +92,12 @@ def imported_roots(source: str) -> set[str]:
     return roots
 
 
-def test_there_are_ten_notebooks_and_no_generator():
+def test_there_are_eighteen_notebooks_and_no_generator():
     assert [p.stem for p in SOURCES] == [
         "01_numpy", "02_tensors", "03_autograd", "04_custom_function", "05_nn", "06_optim",
-        "07_custom_module", "08_control_flow", "09_jit", "10_your_model"]
+        "07_custom_module", "08_control_flow", "09_jit", "10_your_model",
+        "11_sine_numpy", "12_sine_tensors", "13_sine_autograd", "14_sine_custom_function",
+        "15_sine_nn", "16_sine_optim", "17_sine_custom_module", "18_sine_control_flow"]
     assert not (FOLDER / "build.py").exists()
 
 
@@ -105,17 +133,24 @@ def test_lesson_has_the_two_programs(source):
     assert where["jax"][0] == where["pytorch"][0] + 1, "the JAX cell follows the PyTorch cell"
     tutorial, jax_src = cells[where["pytorch"][0]].source, cells[where["jax"][0]].source
     number = source.stem[:2]
+    lesson = lesson_of(source)
+    every, steps = lesson.print_every, lesson.steps
 
     assert imported_roots(tutorial) <= TUTORIAL_IMPORTS, imported_roots(tutorial)
     assert imported_roots(jax_src) <= JAX_IMPORTS, imported_roots(jax_src)
     assert code_lines(jax_src) <= 1.5 * code_lines(tutorial), (code_lines(jax_src), code_lines(tutorial))
     for program in (tutorial, jax_src):  # the tutorial's numbers, in both
-        assert "N, D_in, H, D_out = 64, 1000, 100, 10" in program
+        if lesson.edition == "sine":
+            assert re.search(r"linspace\(-(math|np|jnp|torch)\.pi, (math|np|jnp|torch)\.pi, 2000\b", program)
+        else:
+            assert "N, D_in, H, D_out = 64, 1000, 100, 10" in program
         assert f"learning_rate = {LEARNING_RATE[number]}" in program
-        assert "if t % 100 == 99:" in program and "print(t, " in program
+        assert f"if t % {every} == {every - 1}:" in program and "print(t, " in program
         assert re.search(r"def train\(", program)
         assert "if __name__ == \"__main__\":" in program
-        assert re.search(r"steps=500\)|range\(500\)|\(500,\)", program)
+        assert re.search(rf"steps={steps}\)|range\({steps}\)|\({steps},\)", program)
+    if lesson.edition == "sine":
+        assert RESULT in tutorial, "the tutorial's program ends by printing the fitted polynomial"
     for idea in JAX_IDEA[number]:
         assert re.search(idea, jax_src), idea
 
@@ -149,14 +184,22 @@ def standalone_runs(tmp_path_factory):
 def test_program_cell_runs_alone_and_trains(source, tag, standalone_runs):
     done = standalone_runs[(source.stem, tag)].result()
     assert done.returncode == 0, done.stderr[-3000:]
-    printed = [PRINTED.match(line.strip()) for line in done.stdout.splitlines() if line.strip()]
-    assert all(printed), done.stdout
+    lesson = lesson_of(source)
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    results = [line for line in lines if line.startswith(RESULT)]
+    if lesson.edition == "sine":  # the fitted polynomial, printed once at the end as the tutorial does
+        assert len(results) <= 1 and (tag == "jax" or len(results) == 1), done.stdout
+        assert not results or lines[-1] == results[0], done.stdout
+    printed = [PRINTED.match(line) for line in lines if line not in results]
+    assert printed and all(printed), done.stdout
     steps = [int(m.group(1)) for m in printed]
     losses = [float(m.group(2)) for m in printed]
-    assert steps == [99, 199, 299, 399, 499], steps  # 500 steps, printed every 100 as the tutorial does
+    every = lesson.print_every  # the tutorial's steps, printed as the tutorial does
+    assert steps == list(range(every - 1, lesson.steps, every)), steps
     assert all(math.isfinite(v) and v >= 0 for v in losses), losses
-    # DynamicNet's random depth makes its curve erratic (as in the tutorial): it falls, not always tenfold
-    factor = 1 if source.stem.startswith("08") else 10
+    # DynamicNet's random depth makes its curve erratic (as in the tutorial), and the sine fits start from
+    # random coefficients and stop at the cubic's floor: their loss falls, not always tenfold
+    factor = 1 if lesson.id.endswith("control_flow") or lesson.edition == "sine" else 10
     assert losses[-1] < losses[0] / factor, f"the loss did not fall: {losses}"
 
 

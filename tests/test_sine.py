@@ -233,3 +233,19 @@ def test_train_sine_and_all_and_the_default(fnnet_cli, tmp_path):
     assert [line.split()[0] for line in out.splitlines()[2:18]] == edition_ids("all")
     code, _, err = fnnet_cli("train", "sine_optim", "--d-in", "4")
     assert code == 2 and err.count("\n") == 1 and "sizes are for the classic edition" in err
+
+
+def test_every_sine_lesson_reaches_the_tutorials_fit_at_its_defaults():
+    """The least-squares cubic of sin(x) on the grid is about 0.857 x - 0.093 x^3 at loss 8.8: where the tutorial ends."""
+    x, y = sine_data(np.float64)
+    best = np.linalg.lstsq(x ** np.arange(4.0), y, rcond=None)
+    assert abs(best[0][1, 0] - 0.857) < 1e-3 and abs(best[0][3, 0] + 0.0933) < 1e-3 and 8.7 < best[1][0] < 8.9
+    for lesson_id in TUTORIAL:
+        r = fnnet.fit(lesson_id)
+        assert len(r.losses) == TUTORIAL[lesson_id][2] and np.isfinite(r.losses).all()
+        assert r.losses[-1] < 20
+        if lesson_id != "sine_control_flow":  # (its e x^5 on some steps can fit below the best cubic)
+            assert r.losses[-1] > best[1][0] * (1 - 1e-3)  # never below the best cubic
+        if lesson_id != "sine_custom_function":  # a + b P3(c + d x) is the same cubic in another basis
+            k = fnnet.sine.coefficients(lesson_id, r.params)
+            assert abs(k["b"] - 0.857) < 0.06 and abs(k["d"] + 0.093) < 0.008, (lesson_id, k)
