@@ -7,6 +7,7 @@ permitted, except under ``CI=true``, where CI runs as root and a skip would hide
 """
 
 import functools
+import json
 import os
 import random
 import signal
@@ -462,3 +463,16 @@ def test_a_signal_saves_at_the_step_reached_and_resume_equals_the_whole_run(sign
     np.testing.assert_array_equal(resumed.losses, _uninterrupted(steps))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_lesson_failing_late_keeps_the_metrics_of_those_before_it(fnnet_cli, tmp_path):
+    """`train all` at lr 1e-6: fifteen lessons train, sine_control_flow (x^5 terms, tutorial lr 1e-8) diverges."""
+    metrics = tmp_path / "m.json"
+    code, out, err = fnnet_cli("train", "all", "--lr", "1e-6", "--steps", "60", *SIZE_FLAGS, "--quiet",
+                               "--no-compile-cache", "--metrics", metrics)
+    line = one_line(err)
+    assert code == 3 and "diverged" in line and f"the metrics of the 15 lesson(s) trained before it were written to {metrics}" in line
+    assert "first loss" not in out  # no table: the run failed
+    doc = json.loads(metrics.read_text())
+    assert [r["lesson"] for r in doc["lessons"]] == fnnet.lessons.edition_ids("all")[:15]
+    assert all(len(r["losses"]) == 60 for r in doc["lessons"])

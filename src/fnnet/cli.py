@@ -9,6 +9,7 @@ saves, then exits 130 or 143. Each is one line, mapped in ``main``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import warnings
@@ -233,8 +234,6 @@ def _lessons() -> int:
 
 
 def _train(args) -> int:
-    import contextlib
-
     import numpy as np
 
     import jax
@@ -291,7 +290,7 @@ def _train(args) -> int:
         folders, resume = check_run_folders(args.checkpoint_dir, ids, args.resume)
 
     results = []
-    with jax.default_device(device) if device else contextlib.nullcontext():
+    with jax.default_device(device) if device else contextlib.nullcontext(), _keep_metrics(metrics, results):
         for lesson_id in ids:
             sine = LESSONS[lesson_id].edition == "sine"
             if sine and sizes and len(ids) > 1:
@@ -338,6 +337,30 @@ def _train(args) -> int:
     if save:
         print(f"weights written to {', '.join(str(p) for p in save.values())}")
     return 0
+
+
+@contextlib.contextmanager
+def _keep_metrics(path, results: list):
+    """When a lesson of several fails (diverges, a write fails, Ctrl-C), write the metrics of those trained before it.
+
+    The error keeps its one line and exit status; the line says where those metrics went.
+    """
+    from fnnet.errors import DivergenceError, Interrupted, StorageError
+
+    try:
+        yield
+    except (DivergenceError, StorageError, Interrupted) as err:
+        if path and results:  # (another process has a path only where it names its own file)
+            from fnnet import report
+
+            done = f"the metrics of the {len(results)} lesson(s) trained before it"
+            try:
+                report.write_metrics(path, results)
+                note = f"; {done} were written to {path}"
+            except StorageError as failed:
+                note = f"; {done} could not be written either ({failed})"
+            err.args = (f"{err.args[0] if err.args else err}{note}", *err.args[1:])
+        raise
 
 
 def _lesson_ids(choice: str) -> list[str]:
