@@ -207,3 +207,18 @@ def test_notebook_metadata_names_a_python_kernel():
     for source in SOURCES:
         kernel = json.loads(source.with_suffix(".ipynb").read_text())["metadata"]["kernelspec"]
         assert kernel["name"] == "python3"
+
+
+def test_a_page_whose_cells_disagree_does_not_execute(tmp_path):
+    """prove raises when the two programs compute different things, so nbmake's run of a page asserts parity."""
+    from fnnet.notebook import ProofFailed, prove
+
+    source = (FOLDER / "13_sine_autograd.md").read_text(encoding="utf-8")
+    jax_cell = source.index(":tags: [jax]")
+    changed = source[:jax_cell] + source[jax_cell:].replace("learning_rate = 1e-6", "learning_rate = 1.1e-6", 1)
+    assert changed != source
+    (tmp_path / "13_sine_autograd.md").write_text(changed, encoding="utf-8")
+    with pytest.raises(ProofFailed, match="disagree"):
+        prove("13_sine_autograd", "sine_autograd", steps=50, folder=tmp_path)
+    assert not prove("13_sine_autograd", "sine_autograd", steps=50, folder=tmp_path, check=False).ok
+    assert prove("13_sine_autograd", "sine_autograd", steps=50, folder=FOLDER).ok  # the page as it is

@@ -227,7 +227,8 @@ class Proof:
         return "ok" if self.f32.losses_ok else "ok (float32 drift; float64 agrees)"
 
 
-def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: str | Path | None = None) -> Proof:
+def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: str | Path | None = None,
+          check: bool = True) -> Proof:
     """Run notebook ``name``'s ``pytorch`` and ``jax`` cells from the PyTorch cell's start and compare.
 
     The PyTorch cell is loaded under ``torch.manual_seed(seed)`` (and NumPy's
@@ -249,6 +250,10 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     again in float64 on both sides, as ``fnnet.compare.check`` does. A chaotic
     lesson (``sine_optim``) is compared step by step only up to its
     predictability horizon, measured on the JAX cell as ``fnnet.compare`` does.
+
+    Raises ``ProofFailed`` (its message holds ``proof_lines``) when the
+    verdict is not ok, so an executed page asserts its own parity; with
+    ``check=False`` the failing ``Proof`` is returned instead.
     """
     import torch
 
@@ -339,7 +344,14 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     updates = first_updates()
     f32 = curves(False, updates)
     f64 = None if f32.losses_ok or f32.dtype == "float64" else curves(True, updates)
-    return Proof(name, f32.grad_diff, f32, f64, None if depths is None else np.asarray(depths))
+    proof = Proof(name, f32.grad_diff, f32, f64, None if depths is None else np.asarray(depths))
+    if check and not proof.ok:  # a page whose two programs disagree must not execute cleanly (nbmake runs them)
+        raise ProofFailed(f"{name}: the pytorch and jax cells disagree\n{proof_lines(proof)}")
+    return proof
+
+
+class ProofFailed(AssertionError):
+    """The two program cells of a page computed different things (raised by ``prove`` unless ``check=False``)."""
 
 
 def _scaled(start, factor: float, kind: str, dtype: str):
