@@ -96,7 +96,6 @@ def _user_errors(tmp):
     cases = [
         (["train", "nope"], "unknown lesson 'nope'"),
         (["train", "nn", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-        (["train", "nn", "--optimizer", "rmsprop"], "no default learning rate for rmsprop here"),
         (["train", "numpy", "--optimizer", "adam"], "takes only sgd"),
         (["train", "nn", "--steps", "0"], "--steps: expected a positive integer"),
         (["train", "nn", "--steps", "-3"], "--steps: expected a positive integer"),

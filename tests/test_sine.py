@@ -249,3 +249,45 @@ def test_every_sine_lesson_reaches_the_tutorials_fit_at_its_defaults():
         if lesson_id != "sine_custom_function":  # a + b P3(c + d x) is the same cubic in another basis
             k = fnnet.sine.coefficients(lesson_id, r.params)
             assert abs(k["b"] - 0.857) < 0.06 and abs(k["d"] + 0.093) < 0.008, (lesson_id, k)
+
+
+@pytest.mark.parametrize("lesson_id", list(TUTORIAL))
+def test_every_optimizer_converges_at_its_default_rate(lesson_id):
+    """Each (lesson, optimizer) pair without an lr runs at its own measured default: no divergence, and within
+    the tutorial's steps the loss falls fiftyfold or reaches 20 (the best cubic's floor is 8.8)."""
+    names = ["sgd"] if LESSONS[lesson_id].backend == "numpy" else ["sgd", "momentum", "adam", "rmsprop"]
+    for name in names:
+        r = fnnet.fit(lesson_id, optimizer=name)
+        assert np.isfinite(r.losses).all() and r.losses[-1] < max(r.losses[0] / 50, 20), (lesson_id, name, r.losses[-1])
+
+
+def test_rmsprop_has_a_default_rate_for_the_classic_lessons_too():
+    for lesson_id in ("autograd", "nn"):
+        r = fnnet.fit(lesson_id, optimizer="rmsprop")
+        assert r.config["lr"] == {"autograd": 1e-3, "nn": 1e-4}[lesson_id]
+        assert r.losses[-1] < 1e-3 * r.losses[0], (lesson_id, r.losses[-1])
+
+
+def test_compare_in_float64_and_the_modules_torch_gets_back(torch_threads):
+    import torch
+
+    from fnnet.compare import check, to_torch
+    from fnnet.lessons import lesson_model
+
+    for lesson_id in ("sine_numpy", "sine_control_flow"):
+        c = check(lesson_id, steps=30, x64=True)
+        assert c.ok and c.f32.dtype == "float64" and c.f32.loss_diff < 1e-12, (lesson_id, c.f32.loss_diff)
+    params = lesson_model("sine_control_flow", None).init(jax.random.key(0))
+    module = to_torch("sine_control_flow", params)  # no schedule: it draws its extra terms as the tutorial does
+    assert module(torch.linspace(-1, 1, 5)).shape == (5,)
+
+
+def test_command_refuses_sizes_and_one_data_set_for_the_sine_edition(fnnet_cli, tmp_path):
+    code, out, err = fnnet_cli("train", "sine", "--batch", "64", "--d-in", "7")
+    assert code == 2 and err.count("\n") == 1 and "sizes are for the classic edition" in err and not out
+    np.savez(tmp_path / "d.npz", x=np.ones((10, 1)), y=np.ones((10, 1)))
+    code, out, err = fnnet_cli("train", "sine", "--data", tmp_path / "d.npz")
+    assert code == 2 and err.count("\n") == 1 and "give one sine lesson" in err and not out
+    x, y = sine_data()
+    with pytest.raises(ConfigError, match=r"takes x \(rows, 1\) and y \(rows, 1\); got x\(2000, 1\), y\(2000,\)"):
+        fnnet.fit("sine_autograd", data=(x, np.arange(2000) % 2), loss="cross_entropy", steps=2)

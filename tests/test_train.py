@@ -124,7 +124,6 @@ BAD_CALLS = [
     (("nn",), {"lr": float("inf")}, "lr must be a finite positive number"),
     (("nn",), {"lr": "fast"}, "lr must be a positive number"),
     (("nn",), {"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
-    (("nn",), {"optimizer": "rmsprop"}, "no default learning rate for rmsprop here; give one"),
     (("numpy",), {"optimizer": "adam"}, "takes only sgd"),
     (("nn",), {"optimizer": optax.sgd(0.1), "lr": 0.1}, "not both"),
     (("nn",), {"seed": -1}, "seed must be an integer from 0 to 2**64-1"),

@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="optimizer (default: the lesson's); without --lr it runs at its own default "
                             "rate for the lesson (see fnnet.optimizers.DEFAULT_LRS), never another optimizer's")
     _add_run_options(train)
-    train.add_argument("--log-every", type=_positive_int, help="steps per compiled chunk (default 100)")
+    train.add_argument("--log-every", type=_positive_int,
+                       help="steps per compiled chunk (default: the lesson's print interval, 100; 2000 for "
+                            "sine_control_flow)")
     train.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="backend to run on (default: JAX's)")
     train.add_argument("--metrics", metavar="PATH", help="write losses and timings to PATH.json or PATH.csv")
     train.add_argument("--plot", metavar="PATH",
@@ -144,11 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train LESSON for every learning rate and seed at once (jit of vmap over whole runs) "
                     "and print the final loss per learning rate.",
     )
-    sweep.add_argument("lesson", metavar="LESSON", help=f"one of: {', '.join(LESSON_IDS[1:])}")
+    sweep.add_argument("lesson", metavar="LESSON",
+                       help=f"a JAX lesson: {', '.join(LESSON_IDS[1:])}, or one of the sine edition's but sine_numpy")
     sweep.add_argument("--lr", type=_lr_list, required=True, metavar="A,B,...", help="learning rates, comma-separated")
     sweep.add_argument("--seeds", type=_positive_int, default=1, metavar="K", help="seeds 0..K-1 (default 1)")
-    sweep.add_argument("--steps", type=_positive_int, help="steps of each run (default 500)")
-    sweep.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), help="optimizer (default: the lesson's)")
+    sweep.add_argument("--steps", type=_positive_int, help="steps of each run (default: the lesson's)")
+    sweep.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop"),
+                       help="optimizer (default: the lesson's)")
     _add_size_options(sweep)
     sweep.add_argument("--json", metavar="PATH", help="write every run's losses to PATH.json")
     sweep.add_argument("--plot", metavar="PATH", help="write all curves, coloured by learning rate, to PATH.png")
@@ -272,12 +276,16 @@ def _train(args) -> int:
             x, y = process_rows(x, y, process, joined[1])
             batch_size = None
         data = (x, y)
-        if "numpy" in ids and len(ids) > 1 and batch_size not in (None, np.shape(x)[0]):
-            ids.remove("numpy")
-            print("note: lesson numpy skipped (it trains on all rows every step)", file=sys.stderr)
+        if len(ids) > 1 and sine_ids == ids:
+            raise _usage("--data trains several lessons on one data set; the sine lessons take different shapes "
+                         "(x (rows, 1), or (rows, 3) for sine_nn/sine_optim): give one sine lesson")
         if sine_ids and len(ids) > len(sine_ids):  # your data has the classic shapes, not the sine lessons'
             ids = [i for i in ids if i not in sine_ids]
             print("note: the sine lessons skipped (they fit sin(x) on their own data)", file=sys.stderr)
+        if len(ids) > 1 and batch_size not in (None, np.shape(x)[0]):
+            for numpy_lesson in [i for i in ids if LESSONS[i].backend == "numpy"]:
+                ids.remove(numpy_lesson)
+                print(f"note: lesson {numpy_lesson} skipped (it trains on all rows every step)", file=sys.stderr)
     save = args.save and _save_paths(args.save, ids)
 
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
@@ -293,7 +301,7 @@ def _train(args) -> int:
     with jax.default_device(device) if device else contextlib.nullcontext(), _keep_metrics(metrics, results):
         for lesson_id in ids:
             sine = LESSONS[lesson_id].edition == "sine"
-            if sine and sizes and len(ids) > 1:
+            if sine and sizes and any(LESSONS[i].edition == "classic" for i in ids):
                 lesson_sizes = None  # the sizes are for the classic lessons of the run
             else:
                 lesson_sizes = sizes or None

@@ -100,7 +100,9 @@ def from_torch(lesson_id: str, source) -> dict:
       lesson_id: the lesson the weights are for.
       source: for the raw-weight lessons, ``{"w1": ..., "w2": ...}`` or
         ``(w1, w2)`` (torch tensors or NumPy arrays, (d_in, hidden) and
-        (hidden, d_out)); for the ``nn`` family, the torch module.
+        (hidden, d_out)); for the sine edition's scalar lessons
+        ``{"a", "b", "c", "d"}`` or ``(a, b, c, d)``; for the module lessons
+        of either edition, the torch module.
 
     Returns:
       A nested dict of NumPy arrays (dtype kept; ``fit`` casts).
@@ -314,7 +316,7 @@ def compare(
 
     Args:
       lesson_id: a key of ``fnnet.LESSONS``.
-      steps: training steps (default 500).
+      steps: training steps (default: the lesson's, 500 classic, 2000 sine, 30000 sine_control_flow).
       seed: seeds the start and, for ``control_flow``, the depth schedule.
       sizes: ``Sizes`` (default the tutorial's).
       perturb: scale fnnet's starting weights by ``1 + perturb``, to see the
@@ -358,7 +360,7 @@ def compare(
     threads = 1
     torch.set_num_threads(threads)
     start, x, y = torch_ref.initial(lesson.id, sizes, seed)
-    if x64 and lesson.id != "numpy":  # the numpy lesson is float64 already
+    if x64 and lesson.backend != "numpy":  # the NumPy lessons are float64 already
         start = start.double() if isinstance(start, torch.nn.Module) else {k: v.double() for k, v in start.items()}
         x, y = x.double(), y.double()
     params = from_torch(lesson.id, start)  # taken before torch trains (and changes) the module

@@ -155,7 +155,9 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
         if batch_size == rows:
             batch_size = None  # every step sees all rows: no shuffling needed
 
-    family = "own" if lesson is None else "sine" if sine else "weights" if lesson.model.startswith("weights") else "module"
+    family = ("own" if lesson is None else "sine_dynamic" if lesson.id == "sine_control_flow"
+              else "sine_legendre" if lesson.id == "sine_custom_function" else "sine" if sine
+              else "weights" if lesson.model.startswith("weights") else "module")
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
         default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend,
@@ -201,7 +203,7 @@ def _check_sine_data(lesson_id: str, data) -> None:
     features = LESSONS[lesson_id].model == "nnx.Linear(3, 1)"
     want = 3 if features else 1
     x, y = data
-    if np.shape(x)[1] != want or np.shape(y)[1] != 1:
+    if np.ndim(y) != 2 or np.shape(x)[1] != want or np.shape(y)[1] != 1:
         what = "the features (x, x^2, x^3) as x (rows, 3)" if features else "x (rows, 1)"
         raise ConfigError(f"lesson {lesson_id!r} takes {what} and y (rows, 1); got x{tuple(np.shape(x))}, "
                           f"y{tuple(np.shape(y))}")

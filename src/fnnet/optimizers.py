@@ -113,28 +113,43 @@ DEFAULT_LRS: dict[tuple[str, str], float] = {
     ("weights", "sgd"): 1e-6,
     ("weights", "momentum"): 1e-7,  # momentum 0.9 steps ~10x further: 1e-6 diverges
     ("weights", "adam"): 1e-2,  # Adam's step is ~lr per weight whatever the loss scale; the weights are ~1
+    ("weights", "rmsprop"): 1e-3,  # like Adam a step of ~lr per weight; 3e-3 and up jitter far above the floor
     # the nn family (nn .. control_flow): torch-style init, a loss near 600 at the start
     ("module", "sgd-by-hand"): 1e-4,
     ("module", "sgd"): 1e-4,
     ("module", "momentum"): 1e-4,
     ("module", "adam"): 1e-4,
+    ("module", "rmsprop"): 1e-4,
     # the sine edition: a cubic in x on [-pi, pi]; the x^3 feature (up to 31) sets the largest stable step
     ("sine", "sgd-by-hand"): 1e-6,  # the tutorial's
     ("sine", "sgd"): 1e-6,
     ("sine", "momentum"): 1e-7,
     ("sine", "adam"): 1e-2,
     ("sine", "rmsprop"): 1e-3,  # the tutorial's
+    # sine_custom_function: a + b P3(c + d x) from the tutorial's start is flatter; SGD runs at its 5e-6
+    ("sine_legendre", "sgd-by-hand"): 5e-6,
+    ("sine_legendre", "sgd"): 5e-6,
+    ("sine_legendre", "momentum"): 5e-7,  # a tenth of SGD's rate, as momentum 0.9 steps ~10x further
+    ("sine_legendre", "adam"): 1e-2,
+    ("sine_legendre", "rmsprop"): 1e-3,
+    # sine_control_flow: its x^4 and x^5 terms (up to 306) make the loss ~300x steeper; SGD above ~5e-8 diverges
+    ("sine_dynamic", "sgd-by-hand"): 3e-8,
+    ("sine_dynamic", "sgd"): 3e-8,
+    ("sine_dynamic", "momentum"): 1e-8,  # the tutorial's
+    ("sine_dynamic", "adam"): 1e-2,
+    ("sine_dynamic", "rmsprop"): 1e-3,
     # your own model (fnnet.Model or an nnx.Module)
     ("own", "adam"): 1e-3,
     ("own", "sgd"): 1e-2,
     ("own", "momentum"): 1e-2,
     ("own", "sgd-by-hand"): 1e-2,
+    ("own", "rmsprop"): 1e-3,
 }
 """(model family, optimizer name) -> the learning rate used when none is given.
 
 A lesson's own optimizer always runs at the lesson's (the tutorial's) rate;
 these fill in the other optimizers, each measured to converge at the seed's
-sizes (``tests/test_config.py`` trains every pair).
+sizes (``tests/test_sine.py`` trains every sine pair, ``tests/test_own_model.py`` the rmsprop ones).
 """
 
 
@@ -238,7 +253,7 @@ def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: f
         transformation (which carries its own rate: leave ``lr`` None).
       lr: None (the default for this family and optimizer), a positive
         number, or an optax schedule ``step -> rate``.
-      family: ``"weights"``, ``"module"`` or ``"own"`` (see ``DEFAULT_LRS``).
+      family: ``"weights"``, ``"module"``, ``"sine"``, ``"sine_legendre"``, ``"sine_dynamic"`` or ``"own"`` (see ``DEFAULT_LRS``).
       default: the optimizer used when ``optimizer`` is None.
       default_lr: the rate of ``default`` (a lesson's own, the tutorial's).
       numpy_backend: a NumPy lesson, which has only its hand-written SGD.
@@ -278,10 +293,11 @@ def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: f
         if numpy_backend:
             raise ConfigError(f"lesson {numpy_lesson!r} runs in NumPy: its hand-written SGD takes a fixed learning rate")
         if name == "sgd-by-hand":
-            raise ConfigError("a learning-rate schedule needs an optax optimizer: sgd, momentum or adam")
+            raise ConfigError("a learning-rate schedule needs an optax optimizer: sgd, momentum, adam or rmsprop")
         return Scheduled(OPTIMIZERS[name], lr), f"{name} (scheduled)", None
     if lr is None:
-        if name == default and default_lr is not None:
+        same_rule = {name, default} <= {"sgd", "sgd-by-hand"}  # optax.sgd is the hand-written update: same rate
+        if (name == default or same_rule) and default_lr is not None:
             lr = default_lr
         elif (family, name) in DEFAULT_LRS:
             lr = DEFAULT_LRS[(family, name)]

@@ -12,6 +12,7 @@ Needs PyTorch (``pip install -e ".[compare]"``); ``import fnnet`` does not.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Callable, NamedTuple, Sequence
 
@@ -82,7 +83,7 @@ class TwoLayerNet(torch.nn.Module):
 
 
 class DynamicNet(torch.nn.Module):
-    """The tutorial's DynamicNet, except that the depth comes from a schedule instead of ``random``."""
+    """The tutorial's DynamicNet; the depth comes from a schedule (``random.randint(0, 3)`` past its end)."""
 
     def __init__(self, sizes: Sizes, depths: Sequence[int] = ()):
         super().__init__()
@@ -94,7 +95,8 @@ class DynamicNet(torch.nn.Module):
 
     def forward(self, x):
         h_relu = self.input_linear(x).clamp(min=0)
-        for _ in range(self.depths[self.calls]):
+        depth = self.depths[self.calls] if self.calls < len(self.depths) else random.randint(0, 3)  # the tutorial's
+        for _ in range(depth):
             h_relu = self.middle_linear(h_relu).clamp(min=0)
         self.calls += 1
         return self.output_linear(h_relu)
@@ -313,7 +315,7 @@ class Polynomial3(torch.nn.Module):
 
 
 class SineDynamicNet(torch.nn.Module):
-    """The tutorial's sine DynamicNet, except that the number of extra terms comes from a schedule."""
+    """The tutorial's sine DynamicNet; the extra terms come from a schedule (``random`` as the tutorial past its end)."""
 
     def __init__(self, extra: Sequence[int] = ()):
         super().__init__()
@@ -323,7 +325,8 @@ class SineDynamicNet(torch.nn.Module):
 
     def forward(self, x):
         y = self.a + self.b * x + self.c * x**2 + self.d * x**3
-        for exp in range(4, 4 + self.extra[self.calls]):  # the tutorial: range(4, random.randint(4, 6))
+        extra = self.extra[self.calls] if self.calls < len(self.extra) else random.randint(4, 6) - 4  # the tutorial's
+        for exp in range(4, 4 + extra):  # the tutorial: range(4, random.randint(4, 6))
             y = y + self.e * x**exp
         self.calls += 1
         return y

@@ -95,24 +95,27 @@ def fit(
 ) -> FitResult:
     """Train a lesson, or your own model, and return its parameters and loss curve.
 
-    Every argument left as ``None`` takes its default: for a lesson, the seed's
-    (500 steps, the tutorial's optimizer and learning rate, sizes
-    64/1000/100/10); for your model, Adam at 1e-3 and the sum-of-squares loss.
+    Every argument left as ``None`` takes its default: for a classic lesson, the
+    seed's (500 steps, the tutorial's optimizer and learning rate, sizes
+    64/1000/100/10); for a sine lesson, the tutorial's (2000 steps, sin(x) on
+    2000 points, its optimizer and rate); for your model, Adam at 1e-3 and the sum-of-squares loss.
     The same ``seed`` gives the same data, initial weights and losses, bit for bit.
 
     Args:
       model: a lesson id (a key of ``fnnet.LESSONS``); a ``fnnet.Model(init,
         apply)``; or an ``nnx.Module``, whose current parameters are the start
         (the module is left unchanged; ``result.module`` holds the trained ones).
-      steps: number of training steps.
+      steps: number of training steps (default: the lesson's: 500 classic,
+        2000 sine, 30000 sine_control_flow; 500 for your model).
       lr: a learning rate (finite, > 0) or an optax schedule ``step -> rate``.
         Default: the lesson's for its own optimizer, else
         ``fnnet.optimizers.DEFAULT_LRS`` for the (model, optimizer) pair.
-      optimizer: ``"sgd"``, ``"momentum"``, ``"adam"``, ``"sgd-by-hand"``, or any
+      optimizer: ``"sgd"``, ``"momentum"``, ``"adam"``, ``"rmsprop"``, ``"sgd-by-hand"``, or any
         optax transformation (then leave ``lr`` None: it holds its own).
       seed: seeds the data, the initial weights, the minibatch order and the per-step keys.
-      sizes: a lesson's ``Sizes(batch, d_in, hidden, d_out)``, a 4-tuple, or a
-        dict naming some of them; the rest follow ``data`` and ``params``.
+      sizes: a classic lesson's ``Sizes(batch, d_in, hidden, d_out)``, a 4-tuple, or a
+        dict naming some of them; the rest follow ``data`` and ``params``. (The
+        sine lessons have fixed shapes: 2000 points of sin(x).)
       params: start from these weights instead of drawing them.
       data: ``(x, y)``: x (rows, features); y (rows, outputs), or (rows,)
         integer labels with ``loss="cross_entropy"``. Required for your own model.
@@ -122,7 +125,8 @@ def fit(
       batch_size: train on minibatches of this many rows, reshuffled every epoch
         inside the compiled loop (default: the whole data every step).
       log_every: steps per compiled chunk; progress, the finiteness check and
-        ``callback`` happen between chunks (default 100).
+        ``callback`` happen between chunks (default: the lesson's print
+        interval, 100, or 2000 for sine_control_flow).
       callback: called with a ``Progress`` after every chunk; raise
         ``fnnet.StopTraining`` in it to end early and keep the result so far.
       progress: show a progress bar on stderr; default: when stderr is a terminal.
