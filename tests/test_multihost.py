@@ -174,3 +174,37 @@ def test_processes_started_with_other_settings_stop_at_the_start_in_one_line():
     for out, err in outs:
         lines = err.strip().splitlines()
         assert "lesson" not in out and len(lines) == 1 and "process 1 was started with other settings" in lines[0], err
+
+
+@pytest.mark.parametrize("dies", [1, 0], ids=["worker-dies", "coordinator-dies"])
+def test_a_peer_that_dies_ends_the_other_at_once_in_one_line(dies):
+    """Before: the survivor waited out the dead peer's heartbeat at JAX's shutdown barrier (77 s here),
+    then aborted (exit 134) with a Python traceback and 50 lines of C++ log."""
+    port = _free_port()
+    argv = ["train", "optim", "--steps", "4000", "--log-every", "50", "--quiet", "--no-compile-cache",
+            "--init-timeout", "60", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    env = {**os.environ, "FNNET_FAULT": "die-after-sync"}  # SIGKILLs itself after its first chunk
+    start = time.monotonic()
+    procs = [_start(argv + ["--process-id", str(i)], env=env if i == dies else None) for i in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    survivor = 1 - dies
+    assert procs[dies].returncode == -9
+    err = outs[survivor][1]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert time.monotonic() - start < 60  # well before the 100 s heartbeat timeout
+    assert "Traceback" not in err
+    if dies == 1:
+        assert procs[survivor].returncode == 5, err
+        assert len(lines) == 1 and "another process of this run stopped" in lines[0], err
+        assert "process 0 of 2 stops too" in lines[0]
+    else:  # the coordinator is gone: the runtime's error-polling thread also sees it and starts its own
+        # fatal exit (a few lines of C++ log) in parallel with ours; whichever wins, it ends at once
+        assert procs[survivor].returncode in (5, -6), err
+        if procs[survivor].returncode == 5:
+            assert lines[-1].startswith("fnnet: error: another process of this run stopped"), err

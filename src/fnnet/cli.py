@@ -3,7 +3,8 @@
 Mistakes in what the user typed print one line to stderr and exit 2 before any
 file is written; a diverging run exits 3; a write the storage refuses (a full
 disk, a read-only folder) exits 4; Ctrl-C or SIGTERM in a checkpointed run
-saves, then exits 130 or 143. Each is one line, mapped in ``main``.
+saves, then exits 130 or 143; with several processes, the death of another
+one exits 5 at once. Each is one line, mapped in ``main``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import sys
 import warnings
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_STORAGE = 4  # a write failed after training started (disk full, read-only); the last good files kept
+EXIT_PEER_LOST = 5  # several processes: another one died; this one stops at once (no wait at JAX's shutdown)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -539,6 +542,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fnnet: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        reason = _peer_lost(err)
+        if reason is None:
+            raise
+        import jax
+
+        print(f"fnnet: error: another process of this run stopped ({reason}); process {jax.process_index()} of "
+              f"{jax.process_count()} stops too", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_PEER_LOST)  # not a normal exit: JAX's shutdown barrier would wait for the dead peer, then abort
+
+
+def _peer_lost(err) -> str | None:
+    if "jax" not in sys.modules:
+        return None
+    from fnnet.placement import peer_lost
+
+    return peer_lost(err)
 
 
 def _resume_command(argv: list[str] | None) -> str:
