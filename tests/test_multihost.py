@@ -24,19 +24,25 @@ def _start(argv, prefix=("-m", "fnnet"), **kwargs):
                             text=True, **kwargs)
 
 
-def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet"), expect=0):
+def _pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet"), timeout=240):
     """Start processes 0 and 1 (``python -m fnnet ARGV`` by default), wait (bounded), always clean up;
-    return their (stdout, stderr)."""
+    return their return codes and their (stdout, stderr)."""
     procs = [_start(argv_for(i), prefix, **({"env": env_for(i)} if env_for(i) else {})) for i in (0, 1)]
     try:
-        outs = [p.communicate(timeout=240) for p in procs]
+        outs = [p.communicate(timeout=timeout) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=30)
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == expect, err
+    return [p.returncode for p in procs], outs
+
+
+def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet"), expect=0):
+    """``_pair``, each process expected to exit ``expect``; returns their (stdout, stderr)."""
+    codes, outs = _pair(argv_for, env_for, prefix)
+    for code, (_, err) in zip(codes, outs):
+        assert code == expect, err
     return outs
 
 
@@ -185,26 +191,19 @@ def test_a_peer_that_dies_ends_the_other_at_once_in_one_line(dies):
             "--init-timeout", "60", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     env = {**os.environ, "FNNET_FAULT": "die-after-sync"}  # SIGKILLs itself after its first chunk
     start = time.monotonic()
-    procs = [_start(argv + ["--process-id", str(i)], env=env if i == dies else None) for i in (0, 1)]
-    try:
-        outs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=30)
+    codes, outs = _pair(lambda i: argv + ["--process-id", str(i)], lambda i: env if i == dies else None, timeout=120)
     survivor = 1 - dies
-    assert procs[dies].returncode == -9
+    assert codes[dies] == -9
     err = outs[survivor][1]
     lines = [line for line in err.splitlines() if line.strip()]
     assert time.monotonic() - start < 60  # well before the 100 s heartbeat timeout
     assert "Traceback" not in err
     if dies == 1:
-        assert procs[survivor].returncode == 5, err
+        assert codes[survivor] == 5, err
         assert len(lines) == 1 and "another process of this run stopped" in lines[0], err
         assert "process 0 of 2 stops too" in lines[0]
     else:  # the coordinator is gone: the runtime's error-polling thread also sees it and starts its own
         # fatal exit (a few lines of C++ log) in parallel with ours; whichever wins, it ends at once
-        assert procs[survivor].returncode in (5, -6), err
-        if procs[survivor].returncode == 5:
+        assert codes[survivor] in (5, -6), err
+        if codes[survivor] == 5:
             assert lines[-1].startswith("fnnet: error: another process of this run stopped"), err
