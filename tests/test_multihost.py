@@ -2,6 +2,9 @@
 
 import json
 import os
+import random
+import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -202,8 +205,59 @@ def test_a_peer_that_dies_ends_the_other_at_once_in_one_line(dies):
         assert codes[survivor] == 5, err
         assert len(lines) == 1 and "another process of this run stopped" in lines[0], err
         assert "process 0 of 2 stops too" in lines[0]
-    else:  # the coordinator is gone: the runtime's error-polling thread also sees it and starts its own
-        # fatal exit (a few lines of C++ log) in parallel with ours; whichever wins, it ends at once
-        assert codes[survivor] in (5, -6), err
-        if codes[survivor] == 5:
-            assert lines[-1].startswith("fnnet: error: another process of this run stopped"), err
+    else:  # the coordinator is gone: the runtime's error-polling thread sees it too and logs its fatal exit
+        # (a few lines of C++ log, in about half the runs) while fnnet's line and exit 5 win the race (15 of 15
+        # runs once JAX's preemption service, which also logged and sometimes aborted first, was switched off)
+        assert codes[survivor] == 5, err
+        assert lines[-1].startswith("fnnet: error: another process of this run stopped"), err
+
+
+def test_sigterm_to_one_process_stops_both_at_one_step_with_one_checkpoint_and_resume_equals_the_whole_run(tmp_path):
+    """Before: SIGTERM to one process was swallowed (JAX's preemption service logged it and training went on)
+    or killed it, and several processes could not checkpoint at all. Now every process learns of the signal
+    after the same chunk, process 0 saves there, both say so in one line and exit 143; resuming both gives
+    the uninterrupted pair's curve exactly."""
+    folder = tmp_path / "ck"
+
+    def argv(metrics, steps, *more):
+        port = _free_port()
+        return lambda i: ["train", "nn", "--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3",
+                          "--steps", str(steps), "--log-every", "50", "--quiet", "--no-compile-cache",
+                          "--init-timeout", "60", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                          "--process-id", str(i), "--metrics", str(tmp_path / f"{metrics}{{process}}.json"), *more]
+
+    saving = ["--checkpoint-dir", str(folder), "--checkpoint-every", "1000000"]  # saved only when stopped, and at the end
+    stopped = argv("stopped", 1000000, *saving)  # far more steps than the seconds the test waits
+    procs = [_start(stopped(i)) for i in (0, 1)]
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / ".fnnet-lock").is_file() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(random.uniform(0.0, 2.0))  # a random moment: compiling, training, between chunks
+        assert procs[1].poll() is None, procs[1].communicate()
+        procs[1].send_signal(signal.SIGTERM)  # the process that does not write the checkpoints
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    from fnnet.checkpoint import Checkpoints
+
+    saved = Checkpoints(folder).steps()
+    assert len(saved) == 1 and 0 < saved[0] and saved[0] % 50 == 0, (saved, outs)  # a chunk boundary
+    for i, (p, (_, err)) in enumerate(zip(procs, outs)):
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert p.returncode == 143 and len(lines) == 1, err
+        assert f"stopped by SIGTERM (sent to process 1) at step {saved[0]}" in lines[0], err
+        assert "resume with: fnnet train nn" in lines[0] and lines[0].endswith(f"--process-id {i} --metrics "
+               f"{shlex.quote(str(tmp_path / 'stopped{process}.json'))} {shlex.join(saving)} --resume"), err
+    assert not (tmp_path / "stopped0.json").exists()  # an interrupted run writes no metrics: the resumed one does
+
+    steps = saved[0] + 500  # the resumed run goes on past the stop (--steps may change on resume; the config may not)
+    _run_pair(argv("resumed", steps, *saving, "--resume"))
+    _run_pair(argv("whole", steps))
+    resumed, whole = (json.loads((tmp_path / f"{name}0.json").read_text())["losses"] for name in ("resumed", "whole"))
+    assert len(resumed) == len(whole) == steps
+    np.testing.assert_array_equal(resumed, whole)
+    assert Checkpoints(folder).steps() == [saved[0], steps]

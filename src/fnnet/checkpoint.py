@@ -140,11 +140,13 @@ def _digest(leaves, losses) -> str:
 
 def _tree(state, losses) -> dict:
     """What is written: parameters and optimizer state as a flat dict of leaves, key data, step, losses."""
+    from fnnet.placement import host_value  # several processes: each leaf is replicated, read from a local copy
+
     leaves = jax.tree.leaves((state.params, state.opt_state))
-    tree = {"leaves": {f"{i:04d}": leaf for i, leaf in enumerate(leaves)},
-            "step": np.asarray(int(state.step), np.int64), "losses": np.asarray(losses)}
+    tree = {"leaves": {f"{i:04d}": host_value(leaf) for i, leaf in enumerate(leaves)},
+            "step": np.asarray(int(host_value(state.step)), np.int64), "losses": np.asarray(losses)}
     if state.key is not None:
-        tree["key"] = jax.random.key_data(state.key)
+        tree["key"] = host_value(jax.random.key_data(state.key))
     return tree
 
 
@@ -276,6 +278,18 @@ def check_folder(directory, resume: bool, *, locked: bool = False) -> Path:
     return path
 
 
+def run_folders(directory, lessons: list[str]) -> dict[str, Path]:
+    """Where each lesson of a run keeps its checkpoints: ``directory`` for one lesson, ``directory/LESSON``
+    for several (nothing is checked or touched).
+
+    Examples:
+      >>> {k: str(v) for k, v in run_folders("runs", ["nn", "optim"]).items()}
+      {'nn': 'runs/nn', 'optim': 'runs/optim'}
+    """
+    base = Path(directory).expanduser()
+    return {lessons[0]: base} if len(lessons) == 1 else {lesson: base / lesson for lesson in lessons}
+
+
 def check_run_folders(directory, lessons: list[str], resume: bool) -> tuple[dict[str, Path], dict[str, bool]]:
     """The checkpoint folder of each lesson, all checked before any trains, and whether each one resumes.
 
@@ -285,6 +299,7 @@ def check_run_folders(directory, lessons: list[str], resume: bool) -> tuple[dict
     """
     if len(lessons) == 1:
         return {lessons[0]: check_folder(directory, resume)}, {lessons[0]: resume}
+    folders = run_folders(directory, lessons)
     if not str(directory).strip():
         raise ConfigError("checkpoint folder is an empty name; give a folder, e.g. --checkpoint-dir runs")
     base = Path(directory).expanduser()
@@ -292,7 +307,6 @@ def check_run_folders(directory, lessons: list[str], resume: bool) -> tuple[dict
         raise ConfigError(f"checkpoint folder {str(base)!r} is a file; expected a folder")
     if not base.exists() and not base.parent.is_dir():
         raise ConfigError(f"checkpoint folder {str(base)!r}: its parent folder does not exist")
-    folders = {lesson: base / lesson for lesson in lessons}
     resumes = {lesson: resume and bool(survey(folders[lesson])["steps"]) for lesson in lessons}
     if resume and not any(resumes.values()):
         raise ConfigError(f"nothing to resume: no lesson's folder in {str(base)!r} holds a checkpoint")
@@ -421,12 +435,16 @@ class Checkpoints:
             for step_dir in tmp[:1] or [self.path / str(pending._pending)]:
                 _write_manifest(step_dir)
 
+        # several processes: process 0 alone writes and reads (the values are replicated), so orbax must not
+        # wait for the others at its barriers
+        alone = ocp.options.MultiprocessingOptions(primary_host=0, active_processes={0}) if jax.process_count() > 1 else None
         return ocp.CheckpointManager(
             self.path,
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=self.keep, enable_async_checkpointing=not read_only, cleanup_tmp_directories=False,
                 read_only=read_only, create=False,
                 async_options=None if read_only else ocp.AsyncOptions(post_finalization_callback=write_manifest),
+                **({"multiprocessing_options": alone} if alone else {}),
             ),
         )
 
@@ -620,4 +638,4 @@ def _reason(err: Exception) -> str:
     return text.splitlines()[0][:160] if text else type(err).__name__
 
 
-__all__ = ["Checkpoints", "CheckpointWarning", "check_folder", "check_run_folders", "survey", "describe_difference", "KEEP"]
+__all__ = ["Checkpoints", "CheckpointWarning", "check_folder", "check_run_folders", "run_folders", "survey", "describe_difference", "KEEP"]

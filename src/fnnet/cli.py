@@ -296,9 +296,7 @@ def _train(args) -> int:
     folders = {lesson_id: None for lesson_id in ids}
     resume = {lesson_id: args.resume for lesson_id in ids}
     if args.checkpoint_dir is not None:  # every lesson's folder checked before the first trains (issue 14)
-        from fnnet.checkpoint import check_run_folders
-
-        folders, resume = check_run_folders(args.checkpoint_dir, ids, args.resume)
+        folders, resume = _checkpoint_folders(args.checkpoint_dir, ids, args.resume)
 
     results = []
     with jax.default_device(device) if device else contextlib.nullcontext(), _keep_metrics(metrics, results):
@@ -501,6 +499,29 @@ def _bench(args) -> int:
         print("fnnet bench: machine busy, figures not reliable (--strict)", file=sys.stderr)
         return 1
     return 0
+
+
+def _checkpoint_folders(directory, ids: list[str], resume: bool):
+    """Each lesson's checkpoint folder and whether it resumes (``check_run_folders``). With several processes
+    process 0 owns the folders: it checks them, and the others learn from it which lessons resume."""
+    import jax
+    import numpy as np
+
+    from fnnet.checkpoint import check_run_folders, run_folders
+    from fnnet.placement import same_outcome, share_from_first
+
+    if jax.process_count() == 1:
+        return check_run_folders(directory, ids, resume)
+    error, resumes = None, np.zeros(len(ids), np.int32)
+    try:
+        if jax.process_index() == 0:
+            _, checked = check_run_folders(directory, ids, resume)
+            resumes = np.array([checked[i] for i in ids], np.int32)
+    except Exception as err:
+        error = err
+    same_outcome(error, "use the checkpoint folder")
+    resumes = share_from_first(resumes)
+    return run_folders(directory, ids), {i: bool(r) for i, r in zip(ids, resumes)}
 
 
 def _usage(message: str):

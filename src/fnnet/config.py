@@ -169,8 +169,6 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     if len(run_devices) > 1 and (batch_size or rows) % len(run_devices):
         raise ConfigError(f"the {batch_size or rows} rows of a step do not split evenly over "
                           f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
-    if processes > 1 and checkpoint_dir is not None:
-        raise ConfigError("checkpoints are not supported yet when several processes train together")
 
     # every argument is checked: now draw what was not given
     if lesson is not None:

@@ -80,6 +80,9 @@ def wait_for_coordinator(coordinator: str, timeout: float) -> None:
 def initialize(coordinator: str, num_processes: int, process_id: int, timeout: int = 60) -> None:
     """Join the run: call before anything else uses JAX. A coordinator not reached in ``timeout`` s is an error."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # JAX's preemption service would take SIGTERM for itself (logging it in C++ and training on); fnnet's own
+    # handler (fnnet.signals) stops every process at the same step with a checkpoint instead
+    jax.config.update("jax_enable_preemption_service", False)
     if process_id != 0:
         wait_for_coordinator(coordinator, timeout)
     # If the other processes never come, JAX's runtime aborts this process with a C++ stack trace when its

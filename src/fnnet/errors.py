@@ -60,12 +60,15 @@ class Interrupted(KeyboardInterrupt):
       step: the step the run stopped at; the checkpoint saved there is the newest.
       folder: the checkpoint folder.
       signum: the signal (2 for SIGINT, 15 for SIGTERM); the command exits 128 + signum.
+      process: with several processes, the one the signal was sent to (all stop at ``step``), else None.
     """
 
-    def __init__(self, step: int, folder: str, signum: int):
+    def __init__(self, step: int, folder: str, signum: int, process: int | None = None):
         self.step, self.folder, self.signum = int(step), str(folder), int(signum)
-        super().__init__(f"stopped by {SIGNAL_NAMES.get(self.signum, f'signal {self.signum}')} at step {self.step}; "
-                         f"checkpoint saved in {self.folder!r}")
+        self.process = None if process is None else int(process)
+        sent = "" if self.process is None else f" (sent to process {self.process})"
+        super().__init__(f"stopped by {SIGNAL_NAMES.get(self.signum, f'signal {self.signum}')}{sent} at step "
+                         f"{self.step}; checkpoint saved in {self.folder!r}")
 
 
 STORAGE_ERRNOS = {28, 30, 122, 5}  # ENOSPC, EROFS, EDQUOT, EIO: the storage failed, not the user's choice of path

@@ -86,6 +86,9 @@ class Checkpointing:
     With ``stop`` (a ``fnnet.signals.StopRequest``): after Ctrl-C or SIGTERM it
     saves at the step the chunk in flight reached and raises
     ``fnnet.errors.Interrupted``, so no step before that boundary is lost.
+    With several processes only process 0 writes (the others pass
+    ``checkpoints=None``), and a signal to any process stops every one of them
+    after the same chunk (``StopRequest.everywhere``).
     """
 
     def __init__(self, checkpoints, record: dict, every: int, stop=None):
@@ -93,16 +96,18 @@ class Checkpointing:
         self._saved = None
 
     def __call__(self, progress: Progress) -> None:
-        stopping = self.stop is not None and self.stop.requested is not None and progress.step < progress.steps
+        signum, process = self.stop.everywhere() if self.stop is not None else (None, None)
+        stopping = signum is not None and progress.step < progress.steps
         if stopping or progress.step % self.every == 0 or progress.step == progress.steps:
             self._save(progress)
         if stopping:
-            raise self.stop.interrupted(progress.step)
+            raise self.stop.interrupted(progress.step, signum, process)
 
     def end(self, progress: Progress) -> None:
         if progress.state is not None and len(progress.losses) and self._saved != progress.step:
             self._save(progress)
 
     def _save(self, progress: Progress) -> None:
-        self.checkpoints.save(progress.state, progress.history, self.record)
+        if self.checkpoints is not None:
+            self.checkpoints.save(progress.state, progress.history, self.record)
         self._saved = progress.step

@@ -112,6 +112,56 @@ def peer_lost(err: BaseException) -> str | None:
     return (lines[0] if lines else type(err).__name__)[:200]
 
 
+def process_values(value: int) -> np.ndarray:
+    """Every process's ``value`` (a small integer), in process order, gathered through a collective.
+
+    Every process must call it at the same point of the run. With one process it
+    is just ``[value]``.
+
+    Examples:
+      >>> process_values(15).tolist()
+      [15]
+    """
+    if jax.process_count() == 1:
+        return np.array([int(value)])
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.int32(value))).reshape(-1)
+
+
+def same_outcome(error: BaseException | None, what: str) -> None:
+    """Raise ``error`` where it happened; with several processes, make the others stop there too.
+
+    Process 0 alone does some things for the run (it owns the checkpoint
+    folder). Every process calls this at the same point with what went wrong
+    on it (None if nothing did), so when one failed the others stop with one
+    line naming it, instead of going on and waiting forever for it.
+
+    Examples:
+      >>> same_outcome(None, "open the checkpoint folder")  # nothing failed: nothing happens
+    """
+    failed = process_values(error is not None)
+    if error is not None:
+        raise error
+    if failed.any():
+        raise ConfigError(f"process {int(np.argmax(failed))} could not {what} (see its error); "
+                          f"process {jax.process_index()} stops too")
+
+
+def share_from_first(tree):
+    """Process 0's values of ``tree`` (NumPy arrays), on every process; the others pass arrays of the same shapes.
+
+    Examples:
+      >>> share_from_first({"step": np.int32(7)})["step"].tolist()
+      7
+    """
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree))
+
+
 def check_same_run(record: dict) -> None:
     """ConfigError on every process unless all processes were started with the same run configuration.
 

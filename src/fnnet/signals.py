@@ -4,13 +4,17 @@
 those left at their defaults, only in the main thread) by one that records the
 signal; the host loop reads ``requested`` after each chunk, saves a checkpoint
 at that step and raises ``Interrupted``. The first signal restores the previous
-handlers, so a second Ctrl-C stops at once, as usual.
+handlers, so a second Ctrl-C stops at once, as usual. With several processes
+the requests are shared after every chunk (``everywhere``): a signal to any one
+of them stops all of them at the same step, and process 0 saves the checkpoint.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+
+import numpy as np
 
 WATCHED = (signal.SIGINT, signal.SIGTERM)
 
@@ -49,11 +53,30 @@ class StopRequest:
             self.requested = signum
         self.uninstall()  # a second signal acts at once
 
-    def interrupted(self, step: int):
+    def everywhere(self) -> tuple[int | None, int | None]:
+        """``(signal, process)``: the first signal any process of the run received (None, None if none).
+
+        With several processes every one must call it after the same chunk: the
+        requests are gathered through a collective, so all of them stop at the
+        same step. With one process, ``process`` is None.
+        """
+        import jax
+
+        if jax.process_count() == 1:
+            return self.requested, None
+        from fnnet.placement import process_values
+
+        got = process_values(self.requested or 0)
+        if not got.any():
+            return None, None
+        first = int(np.argmax(got != 0))
+        return int(got[first]), first
+
+    def interrupted(self, step: int, signum: int | None = None, process: int | None = None):
         """The ``Interrupted`` that ends the run at ``step``, once its checkpoint is saved."""
         from fnnet.errors import Interrupted
 
-        return Interrupted(step, self.folder, self.requested or signal.SIGINT)
+        return Interrupted(step, self.folder, signum or self.requested or signal.SIGINT, process)
 
     def uninstall(self) -> None:
         """Put back the handlers ``install`` replaced."""

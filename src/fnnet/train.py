@@ -16,6 +16,7 @@ import dataclasses
 import sys
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -27,7 +28,8 @@ from fnnet.errors import ConfigError
 from fnnet.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
 from fnnet.lessons import LESSONS
 from fnnet.loop import Progress, StopTraining, run_loop
-from fnnet.placement import check_same_run, data_parallel, host_value, resolve_device, resolve_devices
+from fnnet.placement import (check_same_run, data_parallel, host_value, resolve_device, resolve_devices, same_outcome,
+                             share_from_first)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,14 +175,12 @@ def fit(
     state = make_train(config.program()).init(run.params, key, lr_value)
     hooks: list = [DivergenceGuard(config.lr)] + ([Callback(callback)] if callback is not None else [])
     with contextlib.ExitStack() as stack:
-        checkpoints = _open_checkpoints(config)
         losses_before = None
-        if checkpoints is not None:
-            stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
+        if config.checkpoint_dir is not None:
+            checkpoints, stop = _open_checkpoints(config, stack)
             if config.resume:
                 state, losses_before = _restore(checkpoints, state, record, config)
-            hooks.append(Checkpointing(checkpoints, record, config.checkpoint_every or config.log_every,
-                                       stop=checkpoints.stop))
+            hooks.append(Checkpointing(checkpoints, record, config.checkpoint_every or config.log_every, stop=stop))
         state, data, sharding = _place(config, state, run.data)
         if (sys.stderr.isatty() if progress is None else progress):
             hooks.insert(1, stack.enter_context(ProgressBar(config.name, config.steps, int(state.step))))
@@ -205,19 +205,47 @@ def _place(config: RunConfig, state, data):
 
 
 def _restore(checkpoints, state, record: dict, config: RunConfig):
-    state, losses = checkpoints.restore(state, record)
-    if int(state.step) > config.steps:
-        raise ConfigError(f"the newest checkpoint is at step {int(state.step)}, past steps={config.steps}")
-    return state, losses
+    """``(state, losses)`` from the newest good checkpoint; with several processes process 0 reads it and
+    the others receive it."""
+    error, losses = None, None
+    try:
+        if checkpoints is not None:
+            state, losses = checkpoints.restore(state, record)
+            if int(state.step) > config.steps:
+                raise ConfigError(f"the newest checkpoint is at step {int(state.step)}, past steps={config.steps}")
+    except Exception as err:
+        error = err
+    same_outcome(error, "resume from its checkpoint")
+    if jax.process_count() == 1:
+        return state, losses
+    steps = int(share_from_first(np.int32(0 if losses is None else len(losses))))
+    losses = np.zeros(steps, np.float32) if losses is None else np.asarray(losses, np.float32)
+    params, opt_state, key, step, losses = share_from_first(
+        (state.params, state.opt_state, jax.random.key_data(state.key), np.int32(state.step), losses))
+    return state._replace(params=params, opt_state=opt_state, key=jax.random.wrap_key_data(key),
+                          step=jnp.asarray(step, np.int32)), losses
 
 
-def _open_checkpoints(config: RunConfig):
-    """The run's checkpoint folder, checked, locked and watching for Ctrl-C/SIGTERM (None without one)."""
-    if config.checkpoint_dir is None:
-        return None
+def _open_checkpoints(config: RunConfig, stack: contextlib.ExitStack):
+    """``(checkpoints, stop)``: the run's checkpoint folder, checked and locked, and the watch for Ctrl-C and
+    SIGTERM; both end with ``stack``. With several processes only process 0 opens the folder (the others get
+    None) and every process watches for signals."""
     from fnnet.checkpoint import Checkpoints
+    from fnnet.signals import StopRequest
 
-    return Checkpoints.open(config.checkpoint_dir, resume=config.resume)
+    checkpoints, error = None, None
+    try:
+        if jax.process_index() == 0:
+            checkpoints = Checkpoints.open(config.checkpoint_dir, resume=config.resume)
+    except Exception as err:
+        error = err
+    same_outcome(error, "open the checkpoint folder")
+    if checkpoints is not None:
+        stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
+        return checkpoints, checkpoints.stop
+    stop = StopRequest(str(config.checkpoint_dir)).install()
+    stack.callback(stop.uninstall)
+    return None, stop
 
 
 def train_from(params, batch, key, lr, *, program, steps: int):
