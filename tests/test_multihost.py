@@ -261,3 +261,19 @@ def test_sigterm_to_one_process_stops_both_at_one_step_with_one_checkpoint_and_r
     assert len(resumed) == len(whole) == steps
     np.testing.assert_array_equal(resumed, whole)
     assert Checkpoints(folder).steps() == [saved[0], steps]
+
+
+def test_a_checkpoint_folder_process_0_refuses_stops_every_process_in_one_line(tmp_path):
+    """Only process 0 checks the folder; the others must not train on (or wait forever) when it refuses."""
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    port = _free_port()
+    outs = _run_pair(lambda i: ["train", "nn", "--steps", "20", "--quiet", "--no-compile-cache", "--init-timeout", "60",
+                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                                "--checkpoint-dir", str(folder)], expect=2)
+    first, second = ([line for line in err.splitlines() if line.strip()] for _, err in outs)
+    assert len(first) == 1 and "holds notes.txt, which fnnet did not write" in first[0], first
+    assert second == ["fnnet: error: process 0 could not use the checkpoint folder (see its error); "
+                      "process 1 stops too"], second
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

@@ -140,13 +140,16 @@ def _digest(leaves, losses) -> str:
 
 def _tree(state, losses) -> dict:
     """What is written: parameters and optimizer state as a flat dict of leaves, key data, step, losses."""
-    from fnnet.placement import host_value  # several processes: each leaf is replicated, read from a local copy
+    from fnnet.placement import host_value
+
+    def local(leaf):  # several processes: a leaf is replicated over all of them; process 0 writes its own copy
+        return leaf if getattr(leaf, "is_fully_addressable", True) else host_value(leaf)
 
     leaves = jax.tree.leaves((state.params, state.opt_state))
-    tree = {"leaves": {f"{i:04d}": host_value(leaf) for i, leaf in enumerate(leaves)},
-            "step": np.asarray(int(host_value(state.step)), np.int64), "losses": np.asarray(losses)}
+    tree = {"leaves": {f"{i:04d}": local(leaf) for i, leaf in enumerate(leaves)},
+            "step": np.asarray(int(local(state.step)), np.int64), "losses": np.asarray(losses)}
     if state.key is not None:
-        tree["key"] = host_value(jax.random.key_data(state.key))
+        tree["key"] = local(jax.random.key_data(state.key))
     return tree
 
 
