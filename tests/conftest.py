@@ -4,6 +4,14 @@
 float with an int32 step count, which strict mode rejects.)"""
 
 import itertools
+import os
+
+# One BLAS/OpenMP thread per process, set before torch or NumPy load: the suite runs one worker per core
+# (pytest-xdist, -n auto in pyproject.toml) and every notebook kernel and subprocess inherits this.
+# Oversubscribed OpenMP threads spin: two notebooks at once on two cores took 12.5 CPU-minutes with the
+# default threads and 5 with one each. Tests that time things set their thread counts themselves.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 import jax
 import pytest

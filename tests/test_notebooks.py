@@ -116,6 +116,16 @@ def test_executed_notebook_is_built_from_its_source(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_prove_reads_every_code_cell_as_jupytext_does(source):
+    """``fnnet.notebook.code_cells`` (which spares every kernel jupytext's slow import) against jupytext."""
+    from fnnet.notebook import code_cells
+
+    want = [(c.get("metadata", {}).get("tags", []), c.source) for c in jupytext.read(str(source)).cells
+            if c.cell_type == "code"]
+    assert code_cells(source.read_text(encoding="utf-8")) == want
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_markdown_cells_hold_both_languages(source):
     for cell in jupytext.read(str(source)).cells:
         if cell.cell_type == "markdown":

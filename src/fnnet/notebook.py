@@ -70,6 +70,38 @@ def find_notebook(name: str, folder: str | Path | None = None) -> Path:
     raise FileNotFoundError(f"no {name}.md in {', '.join(str(c) for c in candidates)}")
 
 
+def code_cells(text: str) -> list[tuple[list[str], str]]:
+    """``(tags, source)`` of every code cell of a MyST notebook's text, as jupytext reads them.
+
+    Read here rather than through jupytext, whose import (jsonschema's format
+    checkers build dozens of parsers) costs seconds in every kernel that calls
+    ``prove``; the tests check that both read every notebook alike.
+
+    Examples:
+      >>> code_cells("```{code-cell} ipython3\\n:tags: [jax, demo]\\n\\nx = 1\\ny = 2\\n```\\n")
+      [(['jax', 'demo'], 'x = 1\\ny = 2')]
+    """
+    lines, cells, i = text.splitlines(), [], 0
+    while i < len(lines):
+        if not lines[i].startswith("```{code-cell}"):
+            i += 1
+            continue
+        i, tags = i + 1, []
+        while i < len(lines) and lines[i].startswith(":"):  # options, e.g. ":tags: [jax]"
+            name, _, value = lines[i][1:].partition(":")
+            if name.strip() == "tags":
+                tags = [t.strip() for t in value.strip().strip("[]").split(",") if t.strip()]
+            i += 1
+        if i < len(lines) and not lines[i].strip():  # the blank line between options (or header) and code
+            i += 1
+        end = i
+        while end < len(lines) and lines[end].rstrip() != "```":
+            end += 1
+        cells.append((tags, "\n".join(lines[i:end])))
+        i = end + 1
+    return cells
+
+
 def cell_source(path: str | Path, tag: str) -> str:
     """The source of the one code cell of a MyST notebook whose metadata tags include ``tag``.
 
@@ -80,11 +112,7 @@ def cell_source(path: str | Path, tag: str) -> str:
       >>> cell_source(md, "jax")
       'x = 1'
     """
-    import jupytext
-
-    notebook = jupytext.read(str(path))
-    found = [c.source for c in notebook.cells
-             if c.cell_type == "code" and tag in c.get("metadata", {}).get("tags", [])]
+    found = [source for tags, source in code_cells(Path(path).read_text(encoding="utf-8")) if tag in tags]
     if len(found) != 1:
         raise ValueError(f"{path}: expected one code cell tagged {tag!r}, found {len(found)}")
     return found[0]
