@@ -59,3 +59,8 @@ def fnnet_cli(capsys):
         return code, out, err
 
     return run
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core, at most four (each holds JAX, PyTorch and a notebook kernel)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
