@@ -168,16 +168,17 @@ def fit(
                   loss=loss, batch_size=batch_size, log_every=log_every, dtype=dtype, checkpoint_dir=checkpoint_dir,
                   checkpoint_every=checkpoint_every, resume=resume, devices=devices, local_data=local_data)
     config, record = run.config, run.config.record()
-    check_same_run({**record, "steps": config.steps, "log_every": config.log_every,  # several processes agree
-                    "data": "local" if config.local_data else record["data"]})
-    lr_value = _lr_value(config)
-    key = None if config.backend == "numpy" else run_keys(config.seed).train
-    state = make_train(config.program()).init(run.params, key, lr_value)
-    hooks: list = [DivergenceGuard(config.lr)] + ([Callback(callback)] if callback is not None else [])
     with contextlib.ExitStack() as stack:
+        early = _watch_signals_early(config, stack)
+        check_same_run({**record, "steps": config.steps, "log_every": config.log_every,  # several processes agree
+                        "data": "local" if config.local_data else record["data"]})
+        lr_value = _lr_value(config)
+        key = None if config.backend == "numpy" else run_keys(config.seed).train
+        state = make_train(config.program()).init(run.params, key, lr_value)
+        hooks: list = [DivergenceGuard(config.lr)] + ([Callback(callback)] if callback is not None else [])
         losses_before = None
         if config.checkpoint_dir is not None:
-            checkpoints, stop = _open_checkpoints(config, stack)
+            checkpoints, stop = _open_checkpoints(config, stack, early)
             if config.resume:
                 state, losses_before = _restore(checkpoints, state, record, config)
             hooks.append(Checkpointing(checkpoints, record, config.checkpoint_every or config.log_every, stop=stop))
@@ -226,26 +227,36 @@ def _restore(checkpoints, state, record: dict, config: RunConfig):
                           step=jnp.asarray(step, np.int32)), losses
 
 
-def _open_checkpoints(config: RunConfig, stack: contextlib.ExitStack):
-    """``(checkpoints, stop)``: the run's checkpoint folder, checked and locked, and the watch for Ctrl-C and
-    SIGTERM; both end with ``stack``. With several processes only process 0 opens the folder (the others get
-    None) and every process watches for signals."""
-    from fnnet.checkpoint import Checkpoints
+def _watch_signals_early(config: RunConfig, stack: contextlib.ExitStack):
+    """With several processes and a checkpoint folder, a process other than 0 watches for Ctrl-C and SIGTERM
+    from before the processes first meet (``check_same_run``), so a signal to it is kept from the moment
+    process 0 can hold the folder's lock; None otherwise (process 0 watches from its lock on)."""
+    if config.checkpoint_dir is None or jax.process_index() == 0:
+        return None
     from fnnet.signals import StopRequest
 
+    stop = StopRequest(str(config.checkpoint_dir)).install()
+    stack.callback(stop.uninstall)
+    return stop
+
+
+def _open_checkpoints(config: RunConfig, stack: contextlib.ExitStack, early=None):
+    """``(checkpoints, stop)``: the run's checkpoint folder, checked and locked, and the watch for Ctrl-C and
+    SIGTERM; both end with ``stack``. With several processes only process 0 opens the folder (the others get
+    None and keep watching through ``early``)."""
+    from fnnet.checkpoint import Checkpoints
+
+    if jax.process_index() != 0:
+        same_outcome(None, "open the checkpoint folder")
+        return None, early
     checkpoints, error = None, None
     try:
-        if jax.process_index() == 0:
-            checkpoints = Checkpoints.open(config.checkpoint_dir, resume=config.resume)
+        checkpoints = Checkpoints.open(config.checkpoint_dir, resume=config.resume)
     except Exception as err:
         error = err
     same_outcome(error, "open the checkpoint folder")
-    if checkpoints is not None:
-        stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
-        return checkpoints, checkpoints.stop
-    stop = StopRequest(str(config.checkpoint_dir)).install()
-    stack.callback(stop.uninstall)
-    return None, stop
+    stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
+    return checkpoints, checkpoints.stop
 
 
 def train_from(params, batch, key, lr, *, program, steps: int):
