@@ -39,10 +39,11 @@ SCRIPT = textwrap.dedent("""
     from fnnet.cli import main
     for name, argv in {"all": ["--devices", "all", "--steps", "40", "--quiet"],
                        "three": ["--devices", "3", "--steps", "4"],
-                       "nine": ["--devices", "9", "--steps", "4"]}.items():
+                       "nine": ["--devices", "9", "--steps", "4"],
+                       "classic": ["classic", "--devices", "8", "--steps", "4", "--quiet"]}.items():
         o, e = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
-            code = main(["train", "optim", *argv])
+            code = main(["train", *([] if argv[0] == "classic" else ["optim"]), *argv])
         out["cli_" + name] = [code, o.getvalue(), e.getvalue()]
     print(json.dumps(out))
 """)
@@ -78,6 +79,11 @@ def test_devices_from_the_command(runs):
     code, _, err = runs["cli_nine"]
     assert code == 2 and "asked for 9 devices but JAX sees 8" in err
     assert len(err.strip().splitlines()) == 1
+    # several lessons on several devices: the NumPy lesson (one device only) is skipped with a note, not an error
+    code, out, err = runs["cli_classic"]
+    assert code == 0 and err.strip() == "note: lesson numpy skipped (it runs in NumPy on one device)", err
+    assert [line.split()[0] for line in out.splitlines()[2:]] == [
+        "tensors", "autograd", "custom_function", "nn", "optim", "custom_module", "control_flow"]
 
 
 def test_device_errors_in_the_library():

@@ -258,16 +258,16 @@ def _train(args) -> int:
         if process != 0:
             args.quiet = True
     ids = _lesson_ids(args.lesson)
-    if len(ids) > 1 and args.optimizer not in (None, "sgd"):
-        for numpy_lesson in [i for i in ids if LESSONS[i].backend == "numpy"]:
-            ids.remove(numpy_lesson)  # the NumPy lessons have only their hand-written SGD
-            print(f"note: lesson {numpy_lesson} skipped (it runs only SGD, not {args.optimizer})", file=sys.stderr)
+    if args.optimizer not in (None, "sgd"):  # the NumPy lessons have only their hand-written SGD
+        _skip_numpy_lessons(ids, f"it runs only SGD, not {args.optimizer}")
     sine_ids = [i for i in ids if LESSONS[i].edition == "sine"]
     metrics = args.metrics and report.check_output_path(args.metrics, report.METRICS_FORMATS, "--metrics")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
     if joined:
         initialize(*joined, timeout=args.init_timeout)  # before anything else touches a JAX backend
     device = resolve_device(args.device) if args.device else None
+    if (joined and joined[1] > 1) or (args.devices not in (None, 1) and len(jax.devices()) > 1):
+        _skip_numpy_lessons(ids, "it runs in NumPy on one device")
     sizes, data, batch_size, local = _given_sizes(args), None, None, False
     if args.data is not None:  # --batch is the minibatch size; fit checks the data and the sizes (one rule)
         from fnnet.data import load_data, process_rows
@@ -285,10 +285,8 @@ def _train(args) -> int:
         if sine_ids and len(ids) > len(sine_ids):  # your data has the classic shapes, not the sine lessons'
             ids = [i for i in ids if i not in sine_ids]
             print("note: the sine lessons skipped (they fit sin(x) on their own data)", file=sys.stderr)
-        if len(ids) > 1 and batch_size not in (None, np.shape(x)[0]):
-            for numpy_lesson in [i for i in ids if LESSONS[i].backend == "numpy"]:
-                ids.remove(numpy_lesson)
-                print(f"note: lesson {numpy_lesson} skipped (it trains on all rows every step)", file=sys.stderr)
+        if batch_size not in (None, np.shape(x)[0]):
+            _skip_numpy_lessons(ids, "it trains on all rows every step")
     save = args.save and _save_paths(args.save, ids)
 
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
@@ -499,6 +497,17 @@ def _bench(args) -> int:
         print("fnnet bench: machine busy, figures not reliable (--strict)", file=sys.stderr)
         return 1
     return 0
+
+
+def _skip_numpy_lessons(ids: list[str], why: str) -> None:
+    """Of several lessons, drop the NumPy ones (in place), each with a note saying ``why``; one lesson stays
+    (asked for alone, it gets the one-line error that explains)."""
+    from fnnet.lessons import LESSONS
+
+    if len(ids) > 1:
+        for numpy_lesson in [i for i in ids if LESSONS[i].backend == "numpy"]:
+            ids.remove(numpy_lesson)
+            print(f"note: lesson {numpy_lesson} skipped ({why})", file=sys.stderr)
 
 
 def _checkpoint_folders(directory, ids: list[str], resume: bool):
