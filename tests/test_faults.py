@@ -476,3 +476,18 @@ def test_a_lesson_failing_late_keeps_the_metrics_of_those_before_it(fnnet_cli, t
     doc = json.loads(metrics.read_text())
     assert [r["lesson"] for r in doc["lessons"]] == fnnet.lessons.edition_ids("all")[:15]
     assert all(len(r["losses"]) == 60 for r in doc["lessons"])
+
+
+def test_a_save_that_fails_on_process_0_stops_every_process_at_once(small_disk):
+    """Before: process 0 exited 4 alone and process 1 waited forever in its next chunk's all-reduce (and
+    process 0 in JAX's shutdown barrier). Now the save's failure is shared after the chunk like a signal."""
+    from test_multihost import _free_port, _pair
+
+    port = _free_port()
+    codes, outs = _pair(lambda i: [*TRAIN, "--steps", "5000", "--checkpoint-every", "20", "--init-timeout", "60",
+                                   "--checkpoint-dir", str(small_disk / "ck"), "--coordinator", f"127.0.0.1:{port}",
+                                   "--num-processes", "2", "--process-id", str(i)], timeout=180)
+    assert codes == [4, 4], outs
+    assert "No space left on device" in one_line(outs[0][1])
+    assert one_line(outs[1][1]) == ("fnnet: error: process 0 could not write the checkpoint (see its error); "
+                                    "process 1 stops too")

@@ -277,3 +277,25 @@ def test_a_checkpoint_folder_process_0_refuses_stops_every_process_in_one_line(t
     assert second == ["fnnet: error: process 0 could not use the checkpoint folder (see its error); "
                       "process 1 stops too"], second
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("other", [["--checkpoint-every", "30"], []], ids=["every", "no-folder"])
+def test_processes_with_other_checkpoint_settings_stop_at_the_start_in_one_line(other, tmp_path):
+    """Before: another --checkpoint-every (it sets where chunks end) or a folder on one process only left both
+    waiting forever in mismatched collectives."""
+    port = _free_port()
+
+    def argv(i):
+        folder = ["--checkpoint-dir", str(tmp_path / "ck"), "--checkpoint-every", "50"] if i == 0 else other
+        if other:
+            folder = ["--checkpoint-dir", str(tmp_path / "ck"), *(other if i == 1 else folder[2:])]
+        return ["train", "optim", "--steps", "200", "--quiet", "--no-compile-cache", "--init-timeout", "60",
+                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i), *folder]
+
+    start = time.monotonic()
+    outs = _run_pair(argv, expect=2)
+    assert time.monotonic() - start < 120
+    want = "process 1 was started with other settings" if other else "--checkpoint-dir was given to some processes only"
+    for _, err in outs:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and want in lines[0], err

@@ -293,6 +293,11 @@ def _train(args) -> int:
         raise _usage(f"{'--resume' if args.resume else '--checkpoint-every'} needs --checkpoint-dir")
     folders = {lesson_id: None for lesson_id in ids}
     resume = {lesson_id: args.resume for lesson_id in ids}
+    if joined and joined[1] > 1:  # the folder checks below are collectives: every process must take part
+        from fnnet.placement import process_values
+
+        if len(set(process_values(args.checkpoint_dir is not None).tolist())) > 1:
+            raise _usage("--checkpoint-dir was given to some processes only; give it to every process or to none")
     if args.checkpoint_dir is not None:  # every lesson's folder checked before the first trains (issue 14)
         folders, resume = _checkpoint_folders(args.checkpoint_dir, ids, args.resume)
 

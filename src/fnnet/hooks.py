@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from fnnet.errors import ConfigError, DivergenceError
+from fnnet.errors import ConfigError, DivergenceError, StorageError
 from fnnet.loop import Progress, StopTraining
 
 __all__ = ["DivergenceGuard", "ProgressBar", "Callback", "Checkpointing", "StopTraining"]
@@ -87,8 +87,9 @@ class Checkpointing:
     saves at the step the chunk in flight reached and raises
     ``fnnet.errors.Interrupted``, so no step before that boundary is lost.
     With several processes only process 0 writes (the others pass
-    ``checkpoints=None``), and a signal to any process stops every one of them
-    after the same chunk (``StopRequest.everywhere``).
+    ``checkpoints=None``), a signal to any process stops every one of them
+    after the same chunk (``StopRequest.everywhere``), and a save that fails
+    on process 0 (a full disk) stops the others there too, with ``StorageError``.
     """
 
     def __init__(self, checkpoints, record: dict, every: int, stop=None):
@@ -96,18 +97,42 @@ class Checkpointing:
         self._saved = None
 
     def __call__(self, progress: Progress) -> None:
-        signum, process = self.stop.everywhere() if self.stop is not None else (None, None)
-        stopping = signum is not None and progress.step < progress.steps
-        if stopping or progress.step % self.every == 0 or progress.step == progress.steps:
-            self._save(progress)
-        if stopping:
+        due = progress.step % self.every == 0 or progress.step == progress.steps
+        signum, process = self._everywhere(self._save(progress) if due else None)
+        if signum is not None and progress.step < progress.steps:
+            if not due:
+                self._everywhere(self._save(progress))  # the stop's own save, its outcome shared too
             raise self.stop.interrupted(progress.step, signum, process)
 
     def end(self, progress: Progress) -> None:
         if progress.state is not None and len(progress.losses) and self._saved != progress.step:
-            self._save(progress)
+            error = self._save(progress)
+            if error is not None:
+                raise error
 
-    def _save(self, progress: Progress) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.save(progress.state, progress.history, self.record)
+    def _save(self, progress: Progress) -> BaseException | None:
+        """Start this step's save (process 0, or the only one); the error it raised, if any."""
         self._saved = progress.step
+        if self.checkpoints is None:
+            return None
+        try:
+            self.checkpoints.save(progress.state, progress.history, self.record)
+        except Exception as err:  # raised below, once every process knows (several processes)
+            return err
+        return None
+
+    def _everywhere(self, error: BaseException | None):
+        """``(signal, process)`` from every process; raise ``error`` here, and stop the others when a save failed."""
+        if self.stop is None:
+            if error is not None:
+                raise error
+            return None, None
+        signum, process, failed = self.stop.everywhere(error is not None)
+        if error is not None:
+            raise error
+        if failed is not None:
+            import jax
+
+            raise StorageError(f"process {failed} could not write the checkpoint (see its error); "
+                               f"process {jax.process_index()} stops too")
+        return signum, process

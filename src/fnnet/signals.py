@@ -53,24 +53,29 @@ class StopRequest:
             self.requested = signum
         self.uninstall()  # a second signal acts at once
 
-    def everywhere(self) -> tuple[int | None, int | None]:
-        """``(signal, process)``: the first signal any process of the run received (None, None if none).
+    def everywhere(self, failed: bool = False) -> tuple[int | None, int | None, int | None]:
+        """``(signal, process, failed_process)`` over every process of the run, after a chunk.
 
-        With several processes every one must call it after the same chunk: the
-        requests are gathered through a collective, so all of them stop at the
-        same step. With one process, ``process`` is None.
+        ``signal`` is the first signal any process received and ``process`` the
+        one it was sent to (None, None if none); ``failed_process`` is the first
+        process that passed ``failed=True`` (a checkpoint it could not write), or
+        None. With several processes every one must call it after the same
+        chunk: the values are gathered through a collective, so all of them stop
+        at the same step. With one process, ``process`` is None.
         """
         import jax
 
         if jax.process_count() == 1:
-            return self.requested, None
+            return self.requested, None, 0 if failed else None
         from fnnet.placement import process_values
 
-        got = process_values(self.requested or 0)
-        if not got.any():
-            return None, None
-        first = int(np.argmax(got != 0))
-        return int(got[first]), first
+        got = process_values((self.requested or 0) + (256 if failed else 0))
+        failed_process = int(np.argmax(got >= 256)) if (got >= 256).any() else None
+        signals = got % 256
+        if not signals.any():
+            return None, None, failed_process
+        first = int(np.argmax(signals != 0))
+        return int(signals[first]), first, failed_process
 
     def interrupted(self, step: int, signum: int | None = None, process: int | None = None):
         """The ``Interrupted`` that ends the run at ``step``, once its checkpoint is saved."""

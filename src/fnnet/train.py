@@ -171,7 +171,9 @@ def fit(
     with contextlib.ExitStack() as stack:
         early = _watch_signals_early(config, stack)
         check_same_run({**record, "steps": config.steps, "log_every": config.log_every,  # several processes agree
-                        "data": "local" if config.local_data else record["data"]})
+                        "data": "local" if config.local_data else record["data"],
+                        "checkpoints": config.checkpoint_dir is not None, "resume": config.resume,
+                        "checkpoint_every": config.checkpoint_every})  # they decide where chunks end
         lr_value = _lr_value(config)
         key = None if config.backend == "numpy" else run_keys(config.seed).train
         state = make_train(config.program()).init(run.params, key, lr_value)
@@ -252,10 +254,10 @@ def _open_checkpoints(config: RunConfig, stack: contextlib.ExitStack, early=None
     checkpoints, error = None, None
     try:
         checkpoints = Checkpoints.open(config.checkpoint_dir, resume=config.resume)
+        stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
     except Exception as err:
         error = err
     same_outcome(error, "open the checkpoint folder")
-    stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
     return checkpoints, checkpoints.stop
 
 
