@@ -1,8 +1,5 @@
 """Training on the user's own data: .npz files, minibatches reshuffled each epoch inside the compiled loop."""
 
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -86,17 +83,13 @@ def test_numpy_lesson_refuses_minibatches():
         fnnet.fit("numpy", data=_learnable(), steps=2, batch_size=10)
 
 
-def _cli(*argv):
-    return subprocess.run([sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True, timeout=300)
-
-
-def test_train_on_an_npz_file(tmp_path):
+def test_train_on_an_npz_file(tmp_path, fnnet_cli):
     x, y = _learnable()
     path = tmp_path / "d.npz"
     np.savez(path, x=x, y=y)
-    out = _cli("train", "optim", "--data", str(path), "--batch", "50", "--lr", "3e-3", "--steps", "800",
-               "--quiet", "--metrics", str(tmp_path / "m.json"))
-    assert out.returncode == 0, out.stderr
+    code, _, err = fnnet_cli("train", "optim", "--data", str(path), "--batch", "50", "--lr", "3e-3", "--steps", "800",
+                             "--quiet", "--metrics", str(tmp_path / "m.json"))
+    assert code == 0, err
     import json
 
     doc = json.loads((tmp_path / "m.json").read_text())
@@ -104,7 +97,7 @@ def test_train_on_an_npz_file(tmp_path):
     assert doc["config"]["batch_size"] == 50 and doc["losses"][-1] < 0.1 * doc["losses"][0]
 
 
-def test_bad_data_files_are_user_errors(tmp_path):
+def test_bad_data_files_are_user_errors(tmp_path, fnnet_cli):
     x, y = _learnable(rows=20)
     files = {
         "no-y.npz": dict(x=x),
@@ -123,8 +116,8 @@ def test_bad_data_files_are_user_errors(tmp_path):
         "missing.npz": "no such file", "d.csv": "expected a .npz file",
     }
     for name, message in cases.items():
-        out = _cli("train", "optim", "--data", str(tmp_path / name), "--steps", "3")
-        lines = out.stderr.strip().splitlines()
-        assert out.returncode == 2 and len(lines) == 1 and message in lines[0], (name, out.stderr)
-    out = _cli("train", "optim", "--data", str(tmp_path / "ok.npz"), "--batch", "21", "--steps", "3")
-    assert out.returncode == 2 and "batch_size 21 is larger than the data (20 rows)" in out.stderr  # fit's rule and words
+        code, _, err = fnnet_cli("train", "optim", "--data", str(tmp_path / name), "--steps", "3")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (name, err)
+    code, _, err = fnnet_cli("train", "optim", "--data", str(tmp_path / "ok.npz"), "--batch", "21", "--steps", "3")
+    assert code == 2 and "batch_size 21 is larger than the data (20 rows)" in err  # fit's rule and words

@@ -1,28 +1,26 @@
-"""The learner's notebooks: sources, program cells, and each program run alone.
+"""The learner's notebooks: sources, program cells, every notebook executed, each program alone.
 
 ``notebooks/NN_name.md`` (jupytext MyST) is the source of truth; the committed
 ``.ipynb`` is built from it with its outputs (``jupytext --to ipynb --execute``).
-The suite executes every ``.ipynb`` again through nbmake; the tests here check
-what nbmake cannot: that the two files agree, that each lesson's ``pytorch``
-and ``jax`` cells are the self-contained programs the page promises, and that
-each of them, written to a file, runs as a program with nothing but its own
-names and trains (the pytorch cells one after another in one fresh ``python``,
-the jax cells in another, process-wide switches reset between them).
+The tests here check that the two files agree, that each lesson's ``pytorch``
+and ``jax`` cells are the self-contained programs the page promises, and they
+execute every ``.ipynb`` again, cell by cell, in one Jupyter kernel per test
+worker (``tests/notebook_kernel.py``, reset to a fresh kernel's state between
+notebooks): each program cell runs there as a program with nothing but its
+own names (``__name__ == "__main__"``, fresh globals) and must train, and the
+lesson pages' ``prove`` cells fail when the two programs disagree.
 """
 
 from __future__ import annotations
 
 import ast
-import concurrent.futures
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from notebook_kernel import PROGRAM_TAGS, CellFailed, SharedKernel
 
 jupytext = pytest.importorskip("jupytext")
 nbformat = pytest.importorskip("nbformat")
@@ -73,11 +71,6 @@ def lesson_of(source: Path):
     from fnnet import LESSONS
 
     return LESSONS[PAGE_LESSON[source.stem[:2]]]
-
-
-def tagged(path: Path, tag: str) -> list:
-    return [c for c in jupytext.read(str(path)).cells
-            if c.cell_type == "code" and tag in c.get("metadata", {}).get("tags", [])]
 
 
 def code_lines(source: str) -> int:
@@ -167,88 +160,112 @@ def test_lesson_has_the_two_programs(source):
         assert re.search(idea, jax_src), idea
 
 
-# ---------------------------------------------------------------- each program alone, in a fresh python
+# ---------------------------------------------------------------- every notebook executed, each program alone
+# The notebooks run in one Jupyter kernel per worker (tests/notebook_kernel.py), in two groups that xdist
+# schedules as units (--dist loadscope: a class is a unit): each group pays for one kernel and its imports.
 
-PROGRAMS = [(source, tag) for source in LESSON_SOURCES for tag in ("pytorch", "jax")]
 
-
-# Runs each file it is given as ``__main__`` with fresh globals, one after another, in this one interpreter,
-# and writes what each printed (or the traceback that ended it) as JSON. A program that leans on a name it
-# does not define fails as it would alone; what a program may switch on for the whole process is reset
-# between programs. Sharing the interpreter saves starting Python and importing torch or JAX 16 times.
-RUNNER = """
-import contextlib, io, json, runpy, sys, traceback
-results = {}
-for path in sys.argv[2:]:
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            runpy.run_path(path, run_name="__main__")
-        error = None
-    except BaseException:
-        error = traceback.format_exc()
-    results[path] = {"stdout": printed.getvalue(), "error": error}
-    if "jax" in sys.modules:
-        sys.modules["jax"].config.update("jax_enable_x64", False)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_default_dtype(sys.modules["torch"].float32)
-with open(sys.argv[1], "w") as out:
-    json.dump(results, out)
-"""
+def pytest_generate_tests(metafunc):
+    pages = getattr(metafunc.cls, "PAGES", None)
+    if pages is None:
+        return
+    if "page" in metafunc.fixturenames:
+        metafunc.parametrize("page", pages)
+    if "program" in metafunc.fixturenames:
+        programs = [(stem, tag) for stem in pages if stem[:2] in PAGE_LESSON for tag in PROGRAM_TAGS]
+        metafunc.parametrize("program", programs, ids=[f"{stem}-{tag}" for stem, tag in programs])
 
 
 @pytest.fixture(scope="session")
-def standalone_runs(tmp_path_factory):
-    """Every program cell written to a file and run as a program: the pytorch cells in one fresh ``python``,
-    the jax cells in another, both at once; results by (stem, tag), each with ``returncode``, ``stdout`` and
-    ``stderr`` (the traceback)."""
-    import types
-
-    folder = tmp_path_factory.mktemp("program-cells")
-    (folder / "runner.py").write_text(RUNNER, encoding="utf-8")
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-
-    def run(tag):
-        paths = []
-        for source in LESSON_SOURCES:
-            path = folder / f"{source.stem}_{tag}.py"
-            path.write_text(tagged(source, tag)[0].source + "\n", encoding="utf-8")
-            paths.append(path.name)
-        done = subprocess.run([sys.executable, "runner.py", f"{tag}.json", *paths], cwd=folder, env=env,
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        results = json.loads((folder / f"{tag}.json").read_text())
-        return {(Path(path).stem[: -len(tag) - 1], tag): types.SimpleNamespace(
-            returncode=0 if r["error"] is None else 1, stdout=r["stdout"], stderr=r["error"] or "")
-            for path, r in results.items()}
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        runs = [pool.submit(run, tag) for tag in ("pytorch", "jax")]
-        return {k: v for future in runs for k, v in future.result().items()}
+def shared_kernel():
+    """This worker's one Jupyter kernel for notebooks."""
+    kernel = SharedKernel()
+    yield kernel
+    kernel.close()
 
 
-@pytest.mark.parametrize(("source", "tag"), PROGRAMS, ids=[f"{s.stem}-{t}" for s, t in PROGRAMS])
-def test_program_cell_runs_alone_and_trains(source, tag, standalone_runs):
-    done = standalone_runs[(source.stem, tag)]
-    assert done.returncode == 0, done.stderr[-3000:]
-    lesson = lesson_of(source)
-    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-    results = [line for line in lines if line.startswith(RESULT)]
-    if lesson.edition == "sine":  # the fitted polynomial, printed once at the end as the tutorial does
-        assert len(results) <= 1 and (tag == "jax" or len(results) == 1), done.stdout
-        assert not results or lines[-1] == results[0], done.stdout
-    printed = [PRINTED.match(line) for line in lines if line not in results]
-    assert printed and all(printed), done.stdout
-    steps = [int(m.group(1)) for m in printed]
-    losses = [float(m.group(2)) for m in printed]
-    every = lesson.print_every  # the tutorial's steps, printed as the tutorial does
-    assert steps == list(range(every - 1, lesson.steps, every)), steps
-    assert all(math.isfinite(v) and v >= 0 for v in losses), losses
-    # DynamicNet's random depth makes its curve erratic (as in the tutorial), and the sine fits start from
-    # random coefficients and stop at the cubic's floor: their loss falls, not always tenfold
-    factor = 1 if lesson.id.endswith("control_flow") or lesson.edition == "sine" else 10
-    assert losses[-1] < losses[0] / factor, f"the loss did not fall: {losses}"
+@pytest.fixture(scope="session")
+def executed(shared_kernel):
+    """``executed(stem)``: the notebook executed once in the shared kernel (then remembered), as each program
+    cell's stdout by tag; a notebook that failed fails every test that asks for it."""
+    done = {}
+
+    def run(stem):
+        if stem not in done:
+            try:
+                done[stem] = shared_kernel.run(FOLDER / f"{stem}.ipynb")
+            except CellFailed as failure:
+                done[stem] = failure
+        if isinstance(done[stem], CellFailed):
+            raise done[stem]
+        return done[stem]
+
+    return run
+
+
+class _Pages:
+    PAGES: list[str] = []
+
+    def test_notebook_executes(self, page, executed):
+        """Every code cell of the executed ``.ipynb`` runs without an error; on the lesson pages the last cells
+        run ``prove``, which raises when the two programs disagree (see the test at the end of this file)."""
+        executed(page)
+
+    def test_program_cell_runs_alone_and_trains(self, program, executed):
+        stem, tag = program
+        printed = executed(stem)[tag]
+        lesson = lesson_of(FOLDER / f"{stem}.md")
+        lines = [line.strip() for line in printed.splitlines() if line.strip()]
+        results = [line for line in lines if line.startswith(RESULT)]
+        if lesson.edition == "sine":  # the fitted polynomial, printed once at the end as the tutorial does
+            assert len(results) <= 1 and (tag == "jax" or len(results) == 1), printed
+            assert not results or lines[-1] == results[0], printed
+        steps_printed = [PRINTED.match(line) for line in lines if line not in results]
+        assert steps_printed and all(steps_printed), printed
+        steps = [int(m.group(1)) for m in steps_printed]
+        losses = [float(m.group(2)) for m in steps_printed]
+        every = lesson.print_every  # the tutorial's steps, printed as the tutorial does
+        assert steps == list(range(every - 1, lesson.steps, every)), steps
+        assert all(math.isfinite(v) and v >= 0 for v in losses), losses
+        # DynamicNet's random depth makes its curve erratic (as in the tutorial), and the sine fits start from
+        # random coefficients and stop at the cubic's floor: their loss falls, not always tenfold
+        factor = 1 if lesson.id.endswith("control_flow") or lesson.edition == "sine" else 10
+        assert losses[-1] < losses[0] / factor, f"the loss did not fall: {losses}"
+
+
+class TestClassicPages(_Pages):
+    PAGES = [p.stem for p in SOURCES if p.stem[:2] <= "10"]
+
+    def test_the_shared_kernel_runs_each_program_alone_and_each_notebook_fresh(self, shared_kernel, tmp_path):
+        """What lets one kernel stand in for eighteen: a program that borrows a name from the cell above it
+        fails, and a notebook finds none of the names or switches the one before it left."""
+        def notebook(name, *cells):
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, metadata={"tags": tags})
+                                                 for tags, source in cells])
+            nbformat.write(nb, tmp_path / f"{name}.ipynb")
+            return tmp_path / f"{name}.ipynb"
+
+        alone = notebook("alone", (["pytorch"], "import math\nx = 1\nprint(0, math.pi)"),
+                         (["jax"], "print(1, 2.0)"), ([], "assert x == 1"))  # the cells below see its names
+        assert shared_kernel.run(alone) == {"pytorch": f"0 {math.pi}\n", "jax": "1 2.0\n"}
+        borrows = notebook("borrows", (["pytorch"], "x = 1"), (["jax"], "print(0, x)"))
+        with pytest.raises(CellFailed, match=r"borrows.ipynb, cell 1 \(jax\)' raised NameError"):
+            shared_kernel.run(borrows)
+        fresh = notebook("fresh", ([], "import jax, torch\nassert 'left' not in dir()\n"
+                                       "assert not jax.config.jax_enable_x64\n"
+                                       "assert torch.get_default_dtype() == torch.float32"))
+        shared_kernel.run(fresh)
+        shared_kernel.run(notebook("dirty", ([], "import jax, torch\nleft = 1\n"
+                                                 "jax.config.update('jax_enable_x64', True)\n"
+                                                 "torch.set_default_dtype(torch.float64)")))
+        shared_kernel.run(fresh)
+        with pytest.raises(CellFailed, match="AssertionError"):  # the checks can fail: skip the reset once
+            shared_kernel._execute("left = 1", "a name left behind")
+            shared_kernel._execute(nbformat.read(fresh, as_version=4).cells[0].source, "fresh, not reset")
+
+
+class TestSinePages(_Pages):
+    PAGES = [p.stem for p in SOURCES if p.stem[:2] > "10"]
 
 
 def test_notebook_metadata_names_a_python_kernel():
@@ -258,7 +275,7 @@ def test_notebook_metadata_names_a_python_kernel():
 
 
 def test_a_page_whose_cells_disagree_does_not_execute(tmp_path):
-    """prove raises when the two programs compute different things, so nbmake's run of a page asserts parity."""
+    """prove raises when the two programs compute different things, so executing a page asserts parity."""
     from fnnet.notebook import ProofFailed, prove
 
     source = (FOLDER / "13_sine_autograd.md").read_text(encoding="utf-8")

@@ -373,7 +373,7 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     f32 = curves(False, updates)
     f64 = None if f32.losses_ok or f32.dtype == "float64" else curves(True, updates)
     proof = Proof(name, f32.grad_diff, f32, f64, None if depths is None else np.asarray(depths))
-    if check and not proof.ok:  # a page whose two programs disagree must not execute cleanly (nbmake runs them)
+    if check and not proof.ok:  # a page whose two programs disagree must not execute cleanly (the suite runs them)
         raise ProofFailed(f"{name}: the pytorch and jax cells disagree\n{proof_lines(proof)}")
     return proof
 
