@@ -21,10 +21,9 @@ checks that it trains without running it a second time.
 from __future__ import annotations
 
 import atexit
+import json
 import re
 from pathlib import Path
-
-import nbformat
 
 PROGRAM_TAGS = ("pytorch", "jax")
 CELL_TIMEOUT = 300  # seconds, for any one cell
@@ -63,6 +62,13 @@ def tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
+def ipynb_code_cells(path: Path) -> list[tuple[list[str], str]]:
+    """The ``.ipynb``'s code cells as (tags, source), read as plain JSON (``import nbformat`` costs seconds)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [(tags(c), "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+            for c in cells if c["cell_type"] == "code"]
+
+
 class SharedKernel:
     """One ``python3`` kernel that executes notebooks one after another (``run``)."""
 
@@ -98,16 +104,14 @@ class SharedKernel:
             self._start()
         self._execute(RESET.format(folder=str(path.parent)), f"resetting the kernel before {path.name}")
         programs = {}
-        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
-            if cell.cell_type != "code":
-                continue
-            tag = next((t for t in tags(cell) if t in PROGRAM_TAGS), None)
-            where = f"{path.name}, cell {i}" + (f" ({tag})" if tag else "")
+        for i, (cell_tags, source) in enumerate(ipynb_code_cells(path)):
+            tag = next((t for t in cell_tags if t in PROGRAM_TAGS), None)
+            where = f"{path.name}, code cell {i}" + (f" ({tag})" if tag else "")
             if tag:
-                code = PROGRAM.format(source=cell.source, filename=f"<{path.stem} {tag} cell>")
+                code = PROGRAM.format(source=source, filename=f"<{path.stem} {tag} cell>")
                 programs[tag] = self._execute(code, where)
             else:
-                self._execute(cell.source, where)
+                self._execute(source, where)
         return programs
 
     def close(self):

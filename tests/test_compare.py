@@ -6,6 +6,7 @@ These need PyTorch. Outside CI they are skipped when it is missing; under CI
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -158,7 +159,7 @@ def test_compare_times_both_sides_repeatedly_and_chooses_torch_threads():
     assert c.torch_seconds == sorted(c.torch_runs)[1] and c.jax_seconds == sorted(c.jax_runs)[1]  # medians
     cores = os.cpu_count()
     assert set(c.torch_threads_tried) == {1, cores} and c.torch_threads in (1, cores)
-    best = min(c.torch_threads_tried, key=lambda k: sorted(c.torch_threads_tried[k])[len(c.torch_threads_tried[k]) // 2])
+    best = min(c.torch_threads_tried, key=lambda k: statistics.median(c.torch_threads_tried[k]))
     assert c.torch_threads == best and torch.get_num_threads() == 1  # restored as the parity run left it
     record = c.record()
     assert record["torch_ms_per_step_runs"] == pytest.approx([1e3 * s / 6 for s in c.torch_runs])

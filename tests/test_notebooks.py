@@ -20,10 +20,13 @@ import re
 from pathlib import Path
 
 import pytest
-from notebook_kernel import PROGRAM_TAGS, CellFailed, SharedKernel
+from notebook_kernel import PROGRAM_TAGS, CellFailed, SharedKernel, ipynb_code_cells
 
-jupytext = pytest.importorskip("jupytext")
-nbformat = pytest.importorskip("nbformat")
+
+def jupytext_read(path: Path):
+    """jupytext's reading of a MyST source (imported here, not at collection: with nbformat it costs seconds)."""
+    return pytest.importorskip("jupytext").read(str(path))
+
 
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(FOLDER.glob("[0-9][0-9]_*.md"))
@@ -99,8 +102,8 @@ def test_there_are_eighteen_notebooks_and_no_generator():
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_executed_notebook_is_built_from_its_source(source):
     """Same cells, same text, same tags; every code cell executed, none with an error."""
-    want = jupytext.read(str(source))
-    have = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    want = jupytext_read(source)
+    have = pytest.importorskip("nbformat").read(source.with_suffix(".ipynb"), as_version=4)
     assert [c.cell_type for c in have.cells] == [c.cell_type for c in want.cells], "cells differ: rebuild the .ipynb"
     for i, (h, w) in enumerate(zip(have.cells, want.cells)):
         assert h.source == w.source, f"cell {i} differs from {source.name}: rebuild the .ipynb"
@@ -115,14 +118,14 @@ def test_prove_reads_every_code_cell_as_jupytext_does(source):
     """``fnnet.notebook.code_cells`` (which spares every kernel jupytext's slow import) against jupytext."""
     from fnnet.notebook import code_cells
 
-    want = [(c.get("metadata", {}).get("tags", []), c.source) for c in jupytext.read(str(source)).cells
+    want = [(c.get("metadata", {}).get("tags", []), c.source) for c in jupytext_read(source).cells
             if c.cell_type == "code"]
     assert code_cells(source.read_text(encoding="utf-8")) == want
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_markdown_cells_hold_both_languages(source):
-    for cell in jupytext.read(str(source)).cells:
+    for cell in jupytext_read(source).cells:
         if cell.cell_type == "markdown":
             english, marker, chinese = cell.source.partition("<!-- zh -->")
             assert marker, f"a markdown cell without '<!-- zh -->': {cell.source[:60]!r}"
@@ -131,7 +134,7 @@ def test_markdown_cells_hold_both_languages(source):
 
 @pytest.mark.parametrize("source", LESSON_SOURCES, ids=lambda p: p.stem)
 def test_lesson_has_the_two_programs(source):
-    cells = jupytext.read(str(source)).cells
+    cells = jupytext_read(source).cells
     where = {tag: [i for i, c in enumerate(cells) if tag in c.get("metadata", {}).get("tags", [])]
              for tag in ("pytorch", "jax")}
     assert len(where["pytorch"]) == 1 and len(where["jax"]) == 1, where
@@ -240,16 +243,17 @@ class TestClassicPages(_Pages):
         """What lets one kernel stand in for eighteen: a program that borrows a name from the cell above it
         fails, and a notebook finds none of the names or switches the one before it left."""
         def notebook(name, *cells):
-            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, metadata={"tags": tags})
-                                                 for tags, source in cells])
-            nbformat.write(nb, tmp_path / f"{name}.ipynb")
+            cells = [{"cell_type": "code", "execution_count": None, "metadata": {"tags": tags}, "outputs": [],
+                      "source": source} for tags, source in cells]
+            (tmp_path / f"{name}.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                                                "nbformat_minor": 5}), encoding="utf-8")
             return tmp_path / f"{name}.ipynb"
 
         alone = notebook("alone", (["pytorch"], "import math\nx = 1\nprint(0, math.pi)"),
                          (["jax"], "print(1, 2.0)"), ([], "assert x == 1"))  # the cells below see its names
         assert shared_kernel.run(alone) == {"pytorch": f"0 {math.pi}\n", "jax": "1 2.0\n"}
         borrows = notebook("borrows", (["pytorch"], "x = 1"), (["jax"], "print(0, x)"))
-        with pytest.raises(CellFailed, match=r"borrows.ipynb, cell 1 \(jax\)' raised NameError"):
+        with pytest.raises(CellFailed, match=r"borrows.ipynb, code cell 1 \(jax\)' raised NameError"):
             shared_kernel.run(borrows)
         fresh = notebook("fresh", ([], "import jax, torch\nassert 'left' not in dir()\n"
                                        "assert not jax.config.jax_enable_x64\n"
@@ -261,7 +265,7 @@ class TestClassicPages(_Pages):
         shared_kernel.run(fresh)
         with pytest.raises(CellFailed, match="AssertionError"):  # the checks can fail: skip the reset once
             shared_kernel._execute("left = 1", "a name left behind")
-            shared_kernel._execute(nbformat.read(fresh, as_version=4).cells[0].source, "fresh, not reset")
+            shared_kernel._execute(ipynb_code_cells(fresh)[0][1], "fresh, not reset")
 
 
 class TestSinePages(_Pages):

@@ -228,7 +228,7 @@ def test_train_sine_and_all_and_the_default(fnnet_cli, tmp_path):
     assert [r["lesson"] for r in doc["lessons"]] == list(TUTORIAL) and all(len(r["losses"]) == 20 for r in doc["lessons"])
     assert (tmp_path / "p.png").stat().st_size > 20_000
     tiny = ["--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3"]
-    code, out, err = fnnet_cli("train", "all", "--steps", "5", "--quiet", "--no-compile-cache", *tiny)
+    code, out, err = fnnet_cli("train", "all", "--steps", "20", "--quiet", "--no-compile-cache", *tiny)  # sine: as above
     assert code == 0, err
     assert [line.split()[0] for line in out.splitlines()[2:18]] == edition_ids("all")
     code, _, err = fnnet_cli("train", "sine_optim", "--d-in", "4")
