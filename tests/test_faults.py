@@ -147,11 +147,11 @@ def _mount_or_skip(*argv):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 300 KB tmpfs."""
+def small_disk(tmp_path, request):
+    """A 300 KB tmpfs (another size: parametrize ``small_disk`` indirectly)."""
     where = tmp_path / "small"
     where.mkdir()
-    _mount_or_skip("-t", "tmpfs", "-o", "size=300k", "tmpfs", where)
+    _mount_or_skip("-t", "tmpfs", "-o", f"size={getattr(request, 'param', '300k')}", "tmpfs", where)
     yield where
     subprocess.run(["umount", "-l", str(where)], check=False)
 
@@ -478,6 +478,7 @@ def test_a_lesson_failing_late_keeps_the_metrics_of_those_before_it(fnnet_cli, t
     assert all(len(r["losses"]) == 60 for r in doc["lessons"])
 
 
+@pytest.mark.parametrize("small_disk", ["100k"], indirect=True)  # full after a few saves
 def test_a_save_that_fails_on_process_0_stops_every_process_at_once(small_disk):
     """Before: process 0 exited 4 alone and process 1 waited forever in its next chunk's all-reduce (and
     process 0 in JAX's shutdown barrier). Now the save's failure is shared after the chunk like a signal."""
@@ -489,5 +490,6 @@ def test_a_save_that_fails_on_process_0_stops_every_process_at_once(small_disk):
                                    "--num-processes", "2", "--process-id", str(i)], timeout=180)
     assert codes == [4, 4], outs
     assert "No space left on device" in one_line(outs[0][1])
+    assert "the last good checkpoint is step" in outs[0][1]  # a save after a good one: mid-run, not at the start
     assert one_line(outs[1][1]) == ("fnnet: error: process 0 could not write the checkpoint (see its error); "
                                     "process 1 stops too")

@@ -14,7 +14,7 @@ from conftest import SMALL
 
 @pytest.mark.parametrize("lesson_id,steps,sizes", [
     ("optim", 500, None),  # the seed workload, whole run
-    ("control_flow", 500, None),  # random depth per step, momentum
+    ("control_flow", 500, SMALL),  # random depth per step, momentum
     ("autograd", 200, SMALL),
     ("custom_function", 100, SMALL),
 ])
