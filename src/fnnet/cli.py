@@ -587,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{jax.process_count()} stops too", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
+        # JAX's error-polling thread may be about to log the same loss (a few lines of C++ log): once fnnet
+        # has said it, nothing more goes to stderr
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         os._exit(EXIT_PEER_LOST)  # not a normal exit: JAX's shutdown barrier would wait for the dead peer, then abort
 
 
