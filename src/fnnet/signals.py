@@ -23,11 +23,12 @@ class StopRequest:
     """Whether Ctrl-C or SIGTERM arrived since ``install()``; ``requested`` is the signal number or None.
 
     Examples:
+      >>> before = signal.getsignal(signal.SIGTERM)
       >>> stop = StopRequest("runs/nn").install()
       >>> stop.requested is None  # no signal yet (the tests send real ones)
       True
       >>> stop.uninstall()
-      >>> signal.getsignal(signal.SIGINT) is signal.default_int_handler
+      >>> signal.getsignal(signal.SIGTERM) is before  # put back as it was
       True
     """
 
