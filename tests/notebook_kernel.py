@@ -89,7 +89,13 @@ class SharedKernel:
             if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
                 printed.append(msg["content"]["text"])
 
-        reply = self.kc.execute_interactive(code, timeout=CELL_TIMEOUT, output_hook=keep)
+        try:
+            reply = self.kc.execute_interactive(code, timeout=CELL_TIMEOUT, output_hook=keep)
+        except TimeoutError:  # still running, or the kernel died: the next notebook gets a new kernel
+            alive = self.km.is_alive()
+            self.close()
+            raise CellFailed(f"{where or code[:80]!r} " + (f"did not finish in {CELL_TIMEOUT} s" if alive
+                                                            else "killed the kernel")) from None
         content = reply["content"]
         if content["status"] != "ok":
             trace = ANSI.sub("", "\n".join(content.get("traceback", [])))
@@ -100,6 +106,8 @@ class SharedKernel:
         """Execute every code cell of the ``.ipynb`` at ``path`` as a fresh kernel would, in order; return each
         program cell's stdout by tag. Raises ``CellFailed`` (naming the cell, with its traceback) when one fails.
         """
+        if self.km is not None and not self.km.is_alive():
+            self.close()
         if self.km is None:
             self._start()
         self._execute(RESET.format(folder=str(path.parent)), f"resetting the kernel before {path.name}")
