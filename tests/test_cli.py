@@ -186,4 +186,7 @@ def test_the_command_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path
         )
         assert out.returncode == 0, out.stderr
     assert any(p.name.startswith("jit_run_chunk") for p in on.iterdir())
+    # entries go through JAX's file lock (several processes may share the folder) and carry the access
+    # times by which the least recently used are removed past fnnet.core.CACHE_MAX_BYTES
+    assert (on / ".lockfile").exists() and any(p.name.endswith("-atime") for p in on.iterdir())
     assert not off.exists() or not any(off.iterdir())

@@ -51,15 +51,22 @@ def _run_pair(argv_for, env_for=lambda i: None, prefix=("-m", "fnnet"), expect=0
 
 def test_two_processes_train_like_one(tmp_path):
     port = _free_port()
-    common = ["train", "optim", "--steps", "200", "--init-timeout", "60", "--no-compile-cache",
+    common = ["train", "optim", "--steps", "200", "--init-timeout", "60",
               "--metrics", str(tmp_path / "m{process}.json"), "--plot", str(tmp_path / "curve.png")]
     flags = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]
+    # one compiled-program cache for both, as two processes on one host share ~/.cache/fnnet: process 0
+    # writes its entries while process 1 looks them up, each under JAX's file lock
+    cache = tmp_path / "cache"
+    env = [{**os.environ, "FNNET_CACHE_DIR": str(cache)} for _ in (0, 1)]
     # process 0 takes its settings from flags, process 1 from the environment
-    env = {**os.environ, "FNNET_COORDINATOR": f"127.0.0.1:{port}", "FNNET_NUM_PROCESSES": "2", "FNNET_PROCESS_ID": "1"}
-    outs = _run_pair(lambda i: common + (flags if i == 0 else []), lambda i: env if i == 1 else None)
+    env[1].update({"FNNET_COORDINATOR": f"127.0.0.1:{port}", "FNNET_NUM_PROCESSES": "2", "FNNET_PROCESS_ID": "1"})
+    outs = _run_pair(lambda i: common + (flags if i == 0 else []), lambda i: env[i])
     assert "optim" in outs[0][0] and "lesson" not in outs[1][0]  # only process 0 prints the table
+    for _, err in outs:  # nothing but process 0's progress line: no warning (a half-read cache entry would be one)
+        assert all(line.startswith("trained optim: 200 steps") for line in err.splitlines()), err
+    assert (cache / ".lockfile").exists() and any(p.name.startswith("jit_run_chunk") for p in cache.iterdir())
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["curve.png", "m0.json", "m1.json"]  # process 1 writes only what names it with {process}
+    assert files == ["cache", "curve.png", "m0.json", "m1.json"]  # process 1 writes only what names it with {process}
     first, second = (json.loads((tmp_path / f"m{i}.json").read_text())["losses"] for i in (0, 1))
     assert first == second
     alone = fnnet.fit("optim", steps=200).losses

@@ -293,6 +293,10 @@ def _signature(tree):
                            getattr(x, "sharding", None)) for x in leaves)
 
 
+CACHE_MAX_BYTES = 256 * 2**20
+"""Size of the compiled-program cache past which the least recently used entries are removed."""
+
+
 def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str | None:
     """Keep compiled programs on disk so the next process skips compiling them.
 
@@ -301,6 +305,12 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str 
     ``~/.cache/fnnet/jax``). Returns the directory, or None when it cannot be
     created (then nothing changes). The ``fnnet`` command calls this unless
     given ``--no-compile-cache``.
+
+    Several processes may share the folder at once (the processes of one run
+    on one host, two terminals, hosts with one home folder): every entry is
+    read and written under a file lock, so no process reads another's entry
+    half-written, and the folder is kept under ``CACHE_MAX_BYTES`` by
+    removing the least recently used entries.
     """
     if directory is None:
         directory = os.environ.get("FNNET_CACHE_DIR") or os.path.join(
@@ -313,4 +323,7 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str 
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # A size limit is what makes JAX take its lock (filelock) around each read and write; without
+    # one, a write is a plain write_bytes that another process can read half done.
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     return str(directory)
