@@ -34,8 +34,15 @@ CHAOTIC = {"optim", "control_flow"}
 CLASSIC = edition_ids("classic")
 
 
-@pytest.mark.parametrize("sizes", [SEED_SIZES, SECOND_SIZES], ids=["seed-sizes", "second-sizes"])
-@pytest.mark.parametrize("lesson_id", CLASSIC)
+# control_flow at the seed sizes is left out here: it is the suite's costliest check (its float32 curves
+# drift, so check() reruns it in float64) and the tests below compare it at those sizes already, in
+# float64 (seeds 1 and 4) and in float32 against torch's own float64 run (seed 1); notebook 08 proves
+# the tutorial's own DynamicNet program at those sizes from seed 0.
+@pytest.mark.parametrize("lesson_id,sizes", [
+    pytest.param(lesson_id, sizes, id=f"{lesson_id}-{name}")
+    for name, sizes in (("seed-sizes", SEED_SIZES), ("second-sizes", SECOND_SIZES))
+    for lesson_id in CLASSIC if (lesson_id, name) != ("control_flow", "seed-sizes")
+])
 def test_parity(lesson_id, sizes):
     result = check(lesson_id, sizes=sizes)
     assert result.ok, (result.verdict, result.f32.loss_diff, result.f32.grad_diff)
@@ -76,6 +83,7 @@ def test_float32_drift_is_rounding_not_a_difference(control_flow_f64):
     """torch in float32 leaves torch's own float64 trajectory as far as fnnet's float32 does."""
     seed = 1
     f32 = compare("control_flow", seed=seed)
+    assert f32.grad_diff <= 1e-5 and f32.torch_losses[0] == pytest.approx(f32.jax_losses[0], rel=1e-6)  # same start
     exact = control_flow_f64(seed).torch_losses  # torch's float64 run from the same start and depths
     keep = exact > 1e-6 * exact[0]
     torch_error = np.max(np.abs(f32.torch_losses - exact)[keep] / exact[keep])
