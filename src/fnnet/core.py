@@ -17,6 +17,7 @@ changes a bit of the result.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import time
 from typing import Any, Callable, NamedTuple
@@ -324,6 +325,8 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str 
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     # A size limit is what makes JAX take its lock (filelock) around each read and write; without
-    # one, a write is a plain write_bytes that another process can read half done.
-    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    # one, a write is a plain write_bytes that another process can read half done. JAX refuses a
+    # limit when filelock is missing (a dependency of fnnet, but an environment may lack it).
+    if importlib.util.find_spec("filelock") is not None:
+        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     return str(directory)
