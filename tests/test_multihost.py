@@ -262,7 +262,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_with_one_checkpoint_and_r
                f"{shlex.quote(str(tmp_path / 'stopped{process}.json'))} {shlex.join(saving)} --resume"), err
     assert not (tmp_path / "stopped0.json").exists()  # an interrupted run writes no metrics: the resumed one does
 
-    steps = saved[0] + 500  # the resumed run goes on past the stop (--steps may change on resume; the config may not)
+    steps = saved[0] + 100  # the resumed run goes on past the stop (--steps may change on resume; the config may not)
     _run_pair(argv("resumed", steps, *saving, "--resume"))
     _run_pair(argv("whole", steps))
     resumed, whole = (json.loads((tmp_path / f"{name}0.json").read_text())["losses"] for name in ("resumed", "whole"))
