@@ -326,7 +326,9 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str 
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     # A size limit is what makes JAX take its lock (filelock) around each read and write; without
     # one, a write is a plain write_bytes that another process can read half done. JAX refuses a
-    # limit when filelock is missing (a dependency of fnnet, but an environment may lack it).
-    if importlib.util.find_spec("filelock") is not None:
+    # limit when filelock is missing (a dependency of fnnet, but an environment may lack it). A folder
+    # this process cannot write (a shared, read-only cache) is read without the lock, which it could
+    # not create there.
+    if importlib.util.find_spec("filelock") is not None and os.access(directory, os.W_OK):
         jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     return str(directory)
