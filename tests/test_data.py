@@ -1,6 +1,5 @@
 """Training on the user's own data: .npz files, minibatches reshuffled each epoch inside the compiled loop."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
