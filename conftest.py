@@ -10,4 +10,4 @@ import os
 
 collect_ignore = []
 if importlib.util.find_spec("torch") is None and not os.environ.get("CI"):
-    collect_ignore += ["src/fnnet/torch_ref.py", "src/fnnet/compare.py"]
+    collect_ignore += ["src/fnnet/parity"]

@@ -14,10 +14,10 @@ import jax
 import pytest
 
 from fnnet import bench
-from fnnet.bench import Prepared, check_targets, flops_per_step, run_rounds, summarize
+from fnnet.cli.bench import Prepared, check_targets, flops_per_step, run_rounds, summarize
 from fnnet.data import Sizes, make_data, run_keys
 from fnnet.lessons import lesson_functions
-from fnnet.report import bench_tables
+from fnnet.cli.report import bench_tables
 
 if os.environ.get("CI"):
     import torch  # noqa: F401  (CI must have it: a missing torch fails, never skips)

@@ -12,7 +12,7 @@ import pytest
 
 import fnnet
 from fnnet import ConfigError
-from fnnet.checkpoint import Checkpoints, CheckpointWarning
+from fnnet.runtime.checkpoint import Checkpoints, CheckpointWarning
 
 from conftest import SMALL
 

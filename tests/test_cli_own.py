@@ -40,7 +40,7 @@ def test_save_writes_torch_named_weights_that_numpy_and_torch_load(fnnet_cli, tm
     trained = fnnet.fit("nn", steps=20, sizes=(8, 20, 10, 3)).params
     np.testing.assert_array_equal(saved["0.weight"], np.asarray(trained["layers"][0]["kernel"]).T)
     torch = pytest.importorskip("torch") if not __import__("os").environ.get("CI") else __import__("torch")
-    from fnnet.compare import to_torch
+    from fnnet.parity.compare import to_torch
 
     module = to_torch("nn", saved)
     np.testing.assert_array_equal(module[2].bias.detach().numpy(), saved["2.bias"])

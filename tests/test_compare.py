@@ -21,7 +21,7 @@ else:
 
 import fnnet
 from fnnet import ConfigError
-from fnnet.compare import check, compare, depth_schedule, from_torch, to_torch, torch_named
+from fnnet.parity.compare import check, compare, depth_schedule, from_torch, to_torch, torch_named
 from fnnet.data import Sizes, run_keys
 from fnnet.lessons import edition_ids, lesson_functions
 from fnnet import torch_ref

@@ -9,10 +9,10 @@ from flax import nnx
 
 import fnnet
 from fnnet.data import make_data, run_keys
-from fnnet.functional import relu, sum_squared_error
+from fnnet.lessons.functional import relu, sum_squared_error
 from fnnet.lessons import lesson_functions
-from fnnet.modules import DynamicNet, draw_depth
-from fnnet.train import step_key, step_keys
+from fnnet.lessons.modules import DynamicNet, draw_depth
+from fnnet.training.fit import step_key, step_keys
 
 from conftest import SMALL
 

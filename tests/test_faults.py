@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import fnnet
-from fnnet.checkpoint import LOCK, MANIFEST, Checkpoints, CheckpointWarning
+from fnnet.runtime.checkpoint import LOCK, MANIFEST, Checkpoints, CheckpointWarning
 from fnnet.errors import ConfigError, StorageError
 
 TINY = (4, 10, 8, 2)
@@ -269,7 +269,7 @@ def test_metrics_on_a_full_disk_are_one_line_exit_4_before_any_table(small_disk,
 
 
 def test_output_files_follow_the_umask(tmp_path):
-    from fnnet.report import write_json
+    from fnnet.cli.report import write_json
 
     old = os.umask(0o022)
     try:
@@ -385,7 +385,7 @@ def test_train_all_checks_every_lesson_folder_before_training_the_first(fnnet_cl
 
 
 def test_train_all_makes_its_folder_and_resumes_only_the_lessons_it_reached(tmp_path):
-    from fnnet.checkpoint import check_run_folders
+    from fnnet.runtime.checkpoint import check_run_folders
 
     runs = tmp_path / "runs"
     folders, resume = check_run_folders(runs, ["numpy", "nn"], resume=False)
@@ -398,7 +398,7 @@ def test_train_all_makes_its_folder_and_resumes_only_the_lessons_it_reached(tmp_
 
 
 def test_the_readme_checkpoint_example_works_in_a_fresh_folder(tmp_path, monkeypatch):
-    from fnnet.checkpoint import check_folder
+    from fnnet.runtime.checkpoint import check_folder
     from fnnet.cli import build_parser
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()

@@ -7,7 +7,7 @@ import pytest
 from jax.test_util import check_grads
 
 from fnnet.data import Sizes
-from fnnet.functional import init_weights, manual_grads, my_relu, relu, sum_squared_error, two_layer
+from fnnet.lessons.functional import init_weights, manual_grads, my_relu, relu, sum_squared_error, two_layer
 
 
 def _loss(params, x, y, activation=relu):

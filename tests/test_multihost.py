@@ -152,7 +152,7 @@ def test_two_processes_with_minibatches_train_like_one(tmp_path):
 OWN_MODEL = """
 import json, sys
 import jax, numpy as np
-from fnnet.distributed import initialize
+from fnnet.runtime.distributed import initialize
 initialize(sys.argv[1], 2, int(sys.argv[2]), timeout=60)
 import fnnet
 rng = np.random.default_rng(0)
@@ -250,7 +250,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_with_one_checkpoint_and_r
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-    from fnnet.checkpoint import Checkpoints
+    from fnnet.runtime.checkpoint import Checkpoints
 
     saved = Checkpoints(folder).steps()
     assert len(saved) == 1 and 0 < saved[0] and saved[0] % 50 == 0, (saved, outs)  # a chunk boundary

@@ -116,7 +116,7 @@ def test_executed_notebook_is_built_from_its_source(source):
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_prove_reads_every_code_cell_as_jupytext_does(source):
     """``fnnet.notebook.code_cells`` (which spares every kernel jupytext's slow import) against jupytext."""
-    from fnnet.notebook import code_cells
+    from fnnet.parity.proof import code_cells
 
     want = [(c.get("metadata", {}).get("tags", []), c.source) for c in jupytext_read(source).cells
             if c.cell_type == "code"]
@@ -280,7 +280,7 @@ def test_notebook_metadata_names_a_python_kernel():
 
 def test_a_page_whose_cells_disagree_does_not_execute(tmp_path):
     """prove raises when the two programs compute different things, so executing a page asserts parity."""
-    from fnnet.notebook import ProofFailed, prove
+    from fnnet.parity.proof import ProofFailed, prove
 
     source = (FOLDER / "13_sine_autograd.md").read_text(encoding="utf-8")
     jax_cell = source.index(":tags: [jax]")

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from fnnet.data import Sizes
-from fnnet.functional import init_weights, manual_grads, my_relu, relu, sum_squared_error, two_layer
+from fnnet.lessons.functional import init_weights, manual_grads, my_relu, relu, sum_squared_error, two_layer
 
 SHAPES = [Sizes(1, 1, 1, 1), Sizes(2, 3, 4, 5), Sizes(5, 24, 7, 3), Sizes(16, 9, 24, 1)]
 LENGTHS = [1, 7, 50]  # of the 1-D inputs of the ReLU properties

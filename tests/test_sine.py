@@ -11,7 +11,7 @@ import pytest
 import fnnet
 from fnnet.errors import ConfigError
 from fnnet.lessons import LESSONS, edition_ids
-from fnnet.sine import Cubic, legendre_p3, result_line, sine_data
+from fnnet.lessons.sine import Cubic, legendre_p3, result_line, sine_data
 
 # The issue's table (the tutorial's numbers): id -> (optimizer, lr, steps, printed every)
 TUTORIAL = {
@@ -64,7 +64,7 @@ def test_rmsprop_is_torchs(torch_threads):
     """fnnet's rmsprop against torch.optim.RMSprop itself, step by step, on the same gradients."""
     import torch
 
-    from fnnet.optimizers import rmsprop
+    from fnnet.training.optimizers import rmsprop
 
     rng = np.random.default_rng(0)
     grads = rng.standard_normal((50, 6)) * np.logspace(-4, 2, 50)[:, None]
@@ -96,7 +96,7 @@ STEPS = {"sine_control_flow": 1500, "sine_optim": 2000}  # sine_optim: the whole
 
 @pytest.mark.parametrize("lesson_id", list(TUTORIAL))
 def test_parity_with_the_tutorials_pytorch(lesson_id, torch_threads):
-    from fnnet.compare import check
+    from fnnet.parity.compare import check
 
     result = check(lesson_id, steps=STEPS.get(lesson_id, 300))
     assert result.ok, (result.verdict, result.f32.loss_diff, result.f32.grad_diff, result.f32.tail_diff)
@@ -110,7 +110,7 @@ def test_parity_with_the_tutorials_pytorch(lesson_id, torch_threads):
 
 
 def test_sine_optim_is_compared_step_by_step_up_to_its_measured_horizon(torch_threads):
-    from fnnet.compare import HORIZON_MARGIN, LOSS_RTOL, compare
+    from fnnet.parity.compare import HORIZON_MARGIN, LOSS_RTOL, compare
 
     c = compare("sine_optim", seed=0)
     assert c.horizon is not None and 500 < c.horizon < 2000  # it is chaotic near the floor, and measured
@@ -125,7 +125,7 @@ def test_the_tutorials_objects_go_in_and_back_exactly(torch_threads):
     import torch
 
     from fnnet import torch_ref
-    from fnnet.compare import from_torch, to_torch
+    from fnnet.parity.compare import from_torch, to_torch
 
     for lesson_id in TUTORIAL:
         start, _, _ = torch_ref.sine_initial(lesson_id, seed=4)
@@ -143,9 +143,9 @@ def test_the_tutorials_objects_go_in_and_back_exactly(torch_threads):
 
 
 def test_the_extra_terms_schedule_is_what_fit_draws():
-    from fnnet.compare import depth_schedule
-    from fnnet.modules import draw_extra_terms
-    from fnnet.train import run_keys, step_key
+    from fnnet.parity.compare import depth_schedule
+    from fnnet.lessons.modules import draw_extra_terms
+    from fnnet.training.fit import run_keys, step_key
 
     schedule = depth_schedule(3, 40, lesson="sine_control_flow")
     key = run_keys(3).train
@@ -158,7 +158,7 @@ def test_the_extra_terms_schedule_is_what_fit_draws():
 def test_the_shared_e_gets_both_terms_gradients():
     from flax import nnx
 
-    from fnnet.modules import SineDynamicNet
+    from fnnet.lessons.modules import SineDynamicNet
 
     net = SineDynamicNet(rngs=nnx.Rngs(0))
     x = jnp.linspace(-2.0, 2.0, 9)[:, None]
@@ -271,7 +271,7 @@ def test_rmsprop_has_a_default_rate_for_the_classic_lessons_too():
 def test_compare_in_float64_and_the_modules_torch_gets_back(torch_threads):
     import torch
 
-    from fnnet.compare import check, to_torch
+    from fnnet.parity.compare import check, to_torch
     from fnnet.lessons import lesson_model
 
     for lesson_id in ("sine_numpy", "sine_control_flow"):

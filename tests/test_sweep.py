@@ -7,7 +7,7 @@ import pytest
 
 import fnnet
 from fnnet import ConfigError
-from fnnet.sweep import sweep
+from fnnet.training.sweep import sweep
 
 from conftest import SMALL
 

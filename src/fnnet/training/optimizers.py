@@ -22,6 +22,7 @@ import jax
 
 from fnnet.data import check_lr
 from fnnet.errors import ConfigError
+from fnnet.lessons import FAMILY_RATES
 
 
 def _optax():
@@ -108,42 +109,7 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
 """Optimizer name -> factory taking the learning rate."""
 
 DEFAULT_LRS: dict[tuple[str, str], float] = {
-    # the raw-weights lessons (numpy .. custom_function): randn weights, a loss near 3e7 at the start
-    ("weights", "sgd-by-hand"): 1e-6,  # the tutorial's
-    ("weights", "sgd"): 1e-6,
-    ("weights", "momentum"): 1e-7,  # momentum 0.9 steps ~10x further: 1e-6 diverges
-    ("weights", "adam"): 1e-2,  # Adam's step is ~lr per weight whatever the loss scale; the weights are ~1
-    ("weights", "rmsprop"): 1e-3,  # like Adam a step of ~lr per weight; 3e-3 and up jitter far above the floor
-    # the nn family (nn .. control_flow): torch-style init, a loss near 600 at the start
-    ("module", "sgd-by-hand"): 1e-4,
-    ("module", "sgd"): 1e-4,
-    ("module", "momentum"): 1e-4,
-    ("module", "adam"): 1e-4,
-    ("module", "rmsprop"): 1e-4,
-    # the sine edition: a cubic in x on [-pi, pi]; the x^3 feature (up to 31) sets the largest stable step
-    ("sine", "sgd-by-hand"): 1e-6,  # the tutorial's
-    ("sine", "sgd"): 1e-6,
-    ("sine", "momentum"): 1e-7,
-    ("sine", "adam"): 1e-2,
-    ("sine", "rmsprop"): 1e-3,  # the tutorial's
-    # sine_custom_function: a + b P3(c + d x) from the tutorial's start is flatter; SGD runs at its 5e-6
-    ("sine_legendre", "sgd-by-hand"): 5e-6,
-    ("sine_legendre", "sgd"): 5e-6,
-    ("sine_legendre", "momentum"): 5e-7,  # a tenth of SGD's rate, as momentum 0.9 steps ~10x further
-    ("sine_legendre", "adam"): 1e-2,
-    ("sine_legendre", "rmsprop"): 1e-3,
-    # sine_control_flow: its x^4 and x^5 terms (up to 306) make the loss ~300x steeper; SGD above ~5e-8 diverges
-    ("sine_dynamic", "sgd-by-hand"): 3e-8,
-    ("sine_dynamic", "sgd"): 3e-8,
-    ("sine_dynamic", "momentum"): 1e-8,  # the tutorial's
-    ("sine_dynamic", "adam"): 1e-2,
-    ("sine_dynamic", "rmsprop"): 1e-3,
-    # your own model (fnnet.Model or an nnx.Module)
-    ("own", "adam"): 1e-3,
-    ("own", "sgd"): 1e-2,
-    ("own", "momentum"): 1e-2,
-    ("own", "sgd-by-hand"): 1e-2,
-    ("own", "rmsprop"): 1e-3,
+    (family, name): lr for family, rates in FAMILY_RATES.items() for name, lr in rates.items()
 }
 """(model family, optimizer name) -> the learning rate used when none is given.
 

@@ -20,15 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.config import DEFAULT_LOG_EVERY, DEFAULT_STEPS, RunConfig, resolve
-from fnnet.core import (TrainState, enable_compilation_cache, epoch_order, make_train, minibatch, step_key,
+from fnnet.training.config import DEFAULT_LOG_EVERY, DEFAULT_STEPS, RunConfig, resolve
+from fnnet.training.core import (TrainState, enable_compilation_cache, epoch_order, make_train, minibatch, step_key,
                         step_keys, take_rows, train_step)
 from fnnet.data import MAX_STEPS, check_memory, run_keys
 from fnnet.errors import ConfigError
-from fnnet.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
+from fnnet.training.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
 from fnnet.lessons import LESSONS
-from fnnet.loop import Progress, StopTraining, run_loop
-from fnnet.placement import (check_same_run, data_parallel, host_value, resolve_device, resolve_devices, same_outcome,
+from fnnet.training.loop import Progress, StopTraining, run_loop
+from fnnet.runtime.placement import (check_same_run, data_parallel, host_value, resolve_device, resolve_devices, same_outcome,
                              share_from_first)
 
 
@@ -235,7 +235,7 @@ def _watch_signals_early(config: RunConfig, stack: contextlib.ExitStack):
     process 0 can hold the folder's lock; None otherwise (process 0 watches from its lock on)."""
     if config.checkpoint_dir is None or jax.process_index() == 0:
         return None
-    from fnnet.signals import StopRequest
+    from fnnet.runtime.signals import StopRequest
 
     stop = StopRequest(str(config.checkpoint_dir)).install()
     stack.callback(stop.uninstall)
@@ -246,7 +246,7 @@ def _open_checkpoints(config: RunConfig, stack: contextlib.ExitStack, early=None
     """``(checkpoints, stop)``: the run's checkpoint folder, checked and locked, and the watch for Ctrl-C and
     SIGTERM; both end with ``stack``. With several processes only process 0 opens the folder (the others get
     None and keep watching through ``early``)."""
-    from fnnet.checkpoint import Checkpoints
+    from fnnet.runtime.checkpoint import Checkpoints
 
     if jax.process_index() != 0:
         same_outcome(None, "open the checkpoint folder")

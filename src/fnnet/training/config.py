@@ -19,15 +19,15 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from fnnet.core import Program
+from fnnet.training.core import Program
 from fnnet.data import (Sizes, check_data, check_memory, check_positive_int, check_seed,
                         check_steps, make_data, run_keys)
 from fnnet.errors import ConfigError
-from fnnet.functional import LOSSES, Model
+from fnnet.lessons.functional import LOSSES, Model
 from fnnet.lessons import LESSONS, get_lesson, init_params, lesson_model, sizes_of, to_backend
-from fnnet.optimizers import resolve_optimizer
-from fnnet.placement import resolve_devices
-from fnnet.sine import ROWS, sine_data
+from fnnet.training.optimizers import resolve_optimizer
+from fnnet.runtime.placement import resolve_devices
+from fnnet.lessons.sine import ROWS, sine_data
 
 DEFAULT_STEPS = 500  # the tutorial's
 DEFAULT_LOG_EVERY = 100
@@ -155,9 +155,7 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
         if batch_size == rows:
             batch_size = None  # every step sees all rows: no shuffling needed
 
-    family = ("own" if lesson is None else "sine_dynamic" if lesson.id == "sine_control_flow"
-              else "sine_legendre" if lesson.id == "sine_custom_function" else "sine" if sine
-              else "weights" if lesson.model.startswith("weights") else "module")
+    family = lesson.family if lesson else "own"
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
         default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend,
@@ -259,7 +257,7 @@ def _resolve_model(model, params):
         from flax import nnx
 
         if isinstance(model, nnx.Module):
-            from fnnet.modules import NnxModel
+            from fnnet.lessons.modules import NnxModel
 
             own, start = NnxModel.of(model)
             if params is not None:

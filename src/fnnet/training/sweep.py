@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.config import resolve
-from fnnet.core import make_train
+from fnnet.training.config import resolve
+from fnnet.training.core import make_train
 from fnnet.data import check_lr, check_memory, check_positive_int, run_keys
 from fnnet.errors import ConfigError
 

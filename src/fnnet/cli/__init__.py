@@ -231,7 +231,7 @@ def _sizes(args):
 
 def _lessons() -> int:
     from fnnet.lessons import LESSONS
-    from fnnet.report import format_table
+    from fnnet.cli.report import format_table
 
     rows = [[l.id, l.edition, l.model, l.gradient, l.backend, l.optimizer, f"{l.lr:g}", str(l.steps), l.idea]
             for l in LESSONS.values()]
@@ -246,9 +246,9 @@ def _train(args) -> int:
     import jax
 
     from fnnet import report
-    from fnnet.distributed import initialize, settings
+    from fnnet.runtime.distributed import initialize, settings
     from fnnet.lessons import LESSONS, get_lesson
-    from fnnet.train import fit, resolve_device
+    from fnnet.training.fit import fit, resolve_device
 
     joined = settings(args.coordinator, args.num_processes, args.process_id)
     process = joined[2] if joined else 0
@@ -294,7 +294,7 @@ def _train(args) -> int:
     folders = {lesson_id: None for lesson_id in ids}
     resume = {lesson_id: args.resume for lesson_id in ids}
     if joined and joined[1] > 1:  # the folder checks below are collectives: every process must take part
-        from fnnet.placement import process_values
+        from fnnet.runtime.placement import process_values
 
         if len(set(process_values(args.checkpoint_dir is not None).tolist())) > 1:
             raise _usage("--checkpoint-dir was given to some processes only; give it to every process or to none")
@@ -332,14 +332,14 @@ def _train(args) -> int:
     if plot:
         report.write_plot(plot, results)
     if len(results) == 1 and results[0].lesson in sine_ids and not args.quiet:
-        from fnnet.sine import printed_losses
+        from fnnet.lessons.sine import printed_losses
 
         for t, loss in printed_losses(results[0].losses, LESSONS[results[0].lesson].print_every):
             print(t, loss)  # the tutorial's own log lines
     print(report.summary_table(results))
     for r in results:
         if r.lesson in sine_ids:
-            from fnnet.sine import result_line
+            from fnnet.lessons.sine import result_line
 
             print(f"{r.lesson}: {result_line(r.lesson, r.params)}")
     if metrics:
@@ -397,8 +397,8 @@ def _save(path, result) -> None:
     """The trained weights as ``.npz``, under PyTorch's names and layout (``fnnet.compare.torch_named``)."""
     import numpy as np
 
-    from fnnet.compare import torch_named
-    from fnnet.report import atomic_path
+    from fnnet.parity.compare import torch_named
+    from fnnet.cli.report import atomic_path
 
     with atomic_path(path) as tmp:
         np.savez(tmp, **torch_named(result.params))
@@ -418,7 +418,7 @@ def _compare(args) -> int:
                          "the classic edition")
     if not math.isfinite(args.perturb):
         raise _usage(f"--perturb: expected a finite number, got {args.perturb}")
-    from fnnet.compare import check  # imports torch: after the cheap checks
+    from fnnet.parity.compare import check  # imports torch: after the cheap checks
 
     checks = []
     for lesson_id in ids:
@@ -432,7 +432,7 @@ def _compare(args) -> int:
     for c in checks:  # the sine lessons end as the tutorial does: the fitted polynomial, from both sides
         f32 = c.f32
         if f32.torch_params is not None and f32.lesson.startswith("sine_"):
-            from fnnet.sine import result_line
+            from fnnet.lessons.sine import result_line
 
             print(f"{f32.lesson:20}  pytorch  {result_line(f32.lesson, f32.torch_params)}")
             print(f"{'':20}  fnnet    {result_line(f32.lesson, f32.jax_params)}")
@@ -460,7 +460,7 @@ def _sweep(args) -> int:
     lesson = get_lesson(args.lesson)
     out_json = args.json and report.check_output_path(args.json, (".json",), "--json")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
-    from fnnet.sweep import sweep
+    from fnnet.training.sweep import sweep
 
     result = sweep(lesson.id, args.lr, args.seeds, steps=args.steps, sizes=_given_sizes(args) or None,
                    optimizer=args.optimizer)
@@ -486,12 +486,12 @@ def _bench(args) -> int:
     impls = _name_list(args.impls) if isinstance(args.impls, str) else args.impls
     out_json = report.check_output_path(args.json, (".json",), "--json")
     plot = report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
-    from fnnet.bench import run_bench
+    from fnnet.cli.bench import run_bench
 
     doc = run_bench(workloads, impls, repeats=args.repeats, processes=not args.no_processes,
                     sweep=not args.no_sweep, log=lambda line: print(f"bench: {line}", file=sys.stderr))
     if args.targets:
-        from fnnet.bench import check_targets
+        from fnnet.cli.bench import check_targets
 
         doc["targets"] = check_targets(doc)
     print(report.bench_tables(doc))
@@ -521,8 +521,8 @@ def _checkpoint_folders(directory, ids: list[str], resume: bool):
     import jax
     import numpy as np
 
-    from fnnet.checkpoint import check_run_folders, run_folders
-    from fnnet.placement import same_outcome, share_from_first
+    from fnnet.runtime.checkpoint import check_run_folders, run_folders
+    from fnnet.runtime.placement import same_outcome, share_from_first
 
     if jax.process_count() == 1:
         return check_run_folders(directory, ids, resume)
@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *rest, **kw: f"fnnet: warning: {message}\n"
     try:
         if not getattr(args, "no_compile_cache", True):
-            from fnnet.train import enable_compilation_cache
+            from fnnet.training.fit import enable_compilation_cache
 
             enable_compilation_cache()
         commands = {"lessons": lambda _: _lessons(), "train": _train, "compare": _compare, "sweep": _sweep,
@@ -596,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
 def _peer_lost(err) -> str | None:
     if "jax" not in sys.modules:
         return None
-    from fnnet.placement import peer_lost
+    from fnnet.runtime.placement import peer_lost
 
     return peer_lost(err)
 

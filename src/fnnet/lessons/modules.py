@@ -21,7 +21,7 @@ from jaxtyping import Array, Float, Int
 
 from fnnet.data import Sizes
 from fnnet.errors import ConfigError
-from fnnet.functional import relu
+from fnnet.lessons.functional import relu
 
 MAX_DEPTH = 3  # DynamicNet reuses its middle layer 0..MAX_DEPTH times
 

@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from fnnet.errors import ConfigError, StorageError, write_refused
-from fnnet.train import FitResult
+from fnnet.training.fit import FitResult
 
 METRICS_FORMATS = (".json", ".csv")
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -166,7 +166,7 @@ def write_plot(path: Path, results: Sequence[FitResult]) -> None:
 
 
 def _sine_panel(ax, results) -> None:
-    from fnnet.sine import curve
+    from fnnet.lessons.sine import curve
 
     x = np.linspace(-1.25 * math.pi, 1.25 * math.pi, 500)
     ax.axvspan(-math.pi, math.pi, color="0.93", zorder=0, label="the data: [-pi, pi]")

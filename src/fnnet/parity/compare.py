@@ -46,8 +46,8 @@ import numpy as np
 from fnnet.data import Sizes, check_memory, check_seed, check_sizes, check_steps, run_keys
 from fnnet.errors import ConfigError
 from fnnet.lessons import LESSONS, edition_ids, get_lesson, lesson_functions, sizes_of, to_backend
-from fnnet.modules import draw_depth
-from fnnet.train import DEFAULT_STEPS, fit, step_key
+from fnnet.lessons.modules import draw_depth
+from fnnet.training.fit import DEFAULT_STEPS, fit, step_key
 
 GRAD_RTOL = 1e-5
 LOSS_RTOL = 1e-3
@@ -62,7 +62,7 @@ TOLERANCES = {"float32": (GRAD_RTOL, LOSS_RTOL), "float64": (GRAD_RTOL_64, LOSS_
 
 
 def _torch():
-    from fnnet.torch_ref import require_torch
+    from fnnet.parity.torch_ref import require_torch
 
     return require_torch()
 
@@ -169,7 +169,7 @@ def to_torch(lesson_id: str, params):
     """
     lesson = get_lesson(lesson_id)
     torch = _torch()
-    from fnnet.torch_ref import MODULES
+    from fnnet.parity.torch_ref import MODULES
 
     named = {name: torch.from_numpy(np.array(a, copy=True)) for name, a in torch_named(params).items()}
     if lesson.model.startswith("weights") or lesson.model in ("cubic", "legendre3"):
@@ -206,7 +206,7 @@ def depth_schedule(seed: int, steps: int, lesson: str = "control_flow") -> np.nd
     """
     if lesson not in ("control_flow", "sine_control_flow"):
         raise ConfigError(f"depth_schedule is for control_flow or sine_control_flow, got {lesson!r}")
-    from fnnet.modules import draw_extra_terms
+    from fnnet.lessons.modules import draw_extra_terms
 
     draw = draw_depth if lesson == "control_flow" else draw_extra_terms
     train_key = run_keys(seed).train

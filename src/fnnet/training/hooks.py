@@ -7,7 +7,7 @@ A hook is a callable ``hook(progress)`` (``fnnet.loop.Progress``); it may have
 
 Examples:
   >>> import numpy as np
-  >>> from fnnet.loop import Progress
+  >>> from fnnet.training.loop import Progress
   >>> guard = DivergenceGuard(lr=0.1)
   >>> guard(Progress(10, 20, np.array([3.0, 2.0]), None, history=np.arange(10.0)))
   >>> guard(Progress(12, 20, np.array([1.0, np.inf]), None, history=np.arange(12.0)))
@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from fnnet.errors import ConfigError, DivergenceError, StorageError
-from fnnet.loop import Progress, StopTraining
+from fnnet.training.loop import Progress, StopTraining
 
 __all__ = ["DivergenceGuard", "ProgressBar", "Callback", "Checkpointing", "StopTraining"]
 

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple, Sequence
 import jax
 import numpy as np
 
-from fnnet.core import Batch, Train, TrainState
-from fnnet.placement import host_value
+from fnnet.training.core import Batch, Train, TrainState
+from fnnet.runtime.placement import host_value
 
 
 class Progress(NamedTuple):

@@ -257,3 +257,31 @@ def cross_entropy(logits: Float[Array, "batch classes"], labels: Int[Array, " ba
 
 LOSSES: dict[str, Callable] = {"sse": sum_squared_error, "mse": mean_squared_error, "cross_entropy": cross_entropy}
 """Loss name -> ``loss(y_pred, y) -> scalar``; ``fit(loss=...)`` takes a name or such a function."""
+
+
+def grad_function(model, gradient: str, loss: Callable) -> Callable:
+    """``(params, batch, key) -> (loss, grads)`` for a model, a gradient rule and a loss.
+
+    Examples:
+      >>> from fnnet.lessons.functional import TwoLayer, sum_squared_error
+      >>> from fnnet.data import Sizes
+      >>> model = TwoLayer(Sizes(4, 10, 6, 3))
+      >>> params, batch = model.init(jax.random.key(0)), (jnp.ones((4, 10)), jnp.zeros((4, 3)))
+      >>> by_hand = grad_function(model, "by hand", sum_squared_error)(params, batch, None)[1]
+      >>> auto = grad_function(model, "jax.grad", sum_squared_error)(params, batch, None)[1]
+      >>> bool(jnp.allclose(by_hand["w1"], auto["w1"], rtol=1e-5))
+      True
+    """
+    if gradient == "by hand":  # the model's own backward, written out (TwoLayer, fnnet.sine.Cubic)
+
+        def by_hand(params, batch, key):
+            del key
+            return model.manual_grads(params, *batch)
+
+        return by_hand
+
+    def objective(params, batch, key):
+        x, y = batch
+        return loss(call_apply(model, params, x, key), y)
+
+    return jax.value_and_grad(objective)

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from fnnet.functional import call_apply
+from fnnet.lessons.functional import grad_function  # noqa: F401 (re-exported: it lived here before)
 
 Params = Any  # a pytree of float arrays: the structure the model's init returns
 OptState = Any  # the optimizer's state for those params (an optax state pytree)
@@ -68,34 +68,6 @@ class Program(NamedTuple):
     batch_size: int | None = None
     batch_sharding: Any = None
     backend: str = "jax"
-
-
-def grad_function(model, gradient: str, loss: Callable) -> GradFn:
-    """``(params, batch, key) -> (loss, grads)`` for a model, a gradient rule and a loss.
-
-    Examples:
-      >>> from fnnet.functional import TwoLayer, sum_squared_error
-      >>> from fnnet.data import Sizes
-      >>> model = TwoLayer(Sizes(4, 10, 6, 3))
-      >>> params, batch = model.init(jax.random.key(0)), (jnp.ones((4, 10)), jnp.zeros((4, 3)))
-      >>> by_hand = grad_function(model, "by hand", sum_squared_error)(params, batch, None)[1]
-      >>> auto = grad_function(model, "jax.grad", sum_squared_error)(params, batch, None)[1]
-      >>> bool(jnp.allclose(by_hand["w1"], auto["w1"], rtol=1e-5))
-      True
-    """
-    if gradient == "by hand":  # the model's own backward, written out (TwoLayer, fnnet.sine.Cubic)
-
-        def by_hand(params, batch, key):
-            del key
-            return model.manual_grads(params, *batch)
-
-        return by_hand
-
-    def objective(params, batch, key):
-        x, y = batch
-        return loss(call_apply(model, params, x, key), y)
-
-    return jax.value_and_grad(objective)
 
 
 def step_key(key: jax.Array, step) -> jax.Array:
@@ -182,7 +154,7 @@ class Train:
 
     Examples:
       >>> import optax
-      >>> from fnnet.functional import TwoLayer, sum_squared_error
+      >>> from fnnet.lessons.functional import TwoLayer, sum_squared_error
       >>> from fnnet.data import Sizes
       >>> model = TwoLayer(Sizes(8, 5, 4, 2))
       >>> train = make_train(Program(model, "jax.grad", sum_squared_error, optax.sgd))

@@ -124,7 +124,7 @@ def summarize(samples: Sequence[float]) -> dict:
 
 
 def _torch():
-    from fnnet.torch_ref import require_torch
+    from fnnet.parity.torch_ref import require_torch
 
     return require_torch()
 
@@ -216,14 +216,14 @@ def prepare_ceiling(sizes: Sizes) -> tuple[Prepared, float]:
 def _start(sizes: Sizes, seed: int):
     """The shared start: torch's initial model and data, and the same as fnnet params."""
     from fnnet import torch_ref
-    from fnnet.compare import from_torch
+    from fnnet.parity.compare import from_torch
 
     model, x, y = torch_ref.initial(LESSON, sizes, seed)
     return model, x, y, from_torch(LESSON, model), x.numpy(), y.numpy()
 
 
 def prepare_fnnet(w: Workload, seed: int = 0, **_) -> Prepared:
-    from fnnet.train import fit
+    from fnnet.training.fit import fit
 
     _, _, _, params, x, y = _start(w.sizes, seed)
     run = lambda: fit(LESSON, steps=w.steps, sizes=w.sizes, params=params, data=(x, y),
@@ -241,8 +241,8 @@ def prepare_jax_step(w: Workload, seed: int = 0, **_) -> Prepared:
 
     from fnnet.data import run_keys
     from fnnet.lessons import LESSONS, lesson_functions
-    from fnnet.optimizers import OPTIMIZERS
-    from fnnet.train import TrainState, train_step
+    from fnnet.training.optimizers import OPTIMIZERS
+    from fnnet.training.fit import TrainState, train_step
 
     _, _, _, params, x, y = _start(w.sizes, seed)
     fns = lesson_functions(LESSON, w.sizes)
@@ -320,7 +320,7 @@ def prepare_numpy(w: Workload, seed: int = 0, rounds: int = 3, **_) -> Prepared:
     """fnnet's NumPy lesson; BLAS threads the faster of 1 and every core (short runs, alternating), as for torch."""
     from threadpoolctl import threadpool_limits
 
-    from fnnet.train import fit
+    from fnnet.training.fit import fit
 
     # randn weights without bias: the gradient grows with batch x hidden, so scale the tutorial's lr down
     # to keep the larger workloads finite (the speed of the arithmetic does not depend on it)
@@ -409,8 +409,8 @@ def time_processes(repeats: int = 5, log: Callable[[str], None] = lambda line: N
 def prepare_sweep(runs: int = 64, steps: int = 100, seed: int = 0, torch_threads: int | None = None) -> tuple[dict, dict]:
     """``runs`` training runs of the seed workload: one vmapped program vs one after another (fnnet, PyTorch)."""
     from fnnet import torch_ref
-    from fnnet.sweep import sweep
-    from fnnet.train import fit
+    from fnnet.training.sweep import sweep
+    from fnnet.training.fit import fit
 
     torch = _torch()
     sizes = WORKLOADS["seed"].sizes

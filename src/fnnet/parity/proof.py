@@ -178,7 +178,7 @@ class _Side:
             return _torch_named_parameters(model)
         from flax import nnx
 
-        from fnnet.compare import torch_named
+        from fnnet.parity.compare import torch_named
 
         return {k: v.astype(np.float64) for k, v in torch_named(nnx.to_pure_dict(nnx.state(model, nnx.Param))).items()}
 
@@ -201,7 +201,7 @@ def _jax_model_with(module, params, dtype, torch_model=None):
     import jax.numpy as jnp
     from flax import nnx
 
-    from fnnet.compare import _path_to_torch_name
+    from fnnet.parity.compare import _path_to_torch_name
 
     model = nnx.clone(module.model)
     state = nnx.state(model, nnx.Param)
@@ -286,7 +286,7 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     import torch
 
     import fnnet
-    from fnnet.compare import CHAOTIC, Comparison, from_torch
+    from fnnet.parity.compare import CHAOTIC, Comparison, from_torch
     from fnnet.data import Sizes
 
     info = fnnet.LESSONS[lesson]
@@ -338,7 +338,7 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
 
     def horizon(j_args, j_losses, dtype) -> int | None:
         """The first step where the JAX cell, its start scaled by 1 +- eps, leaves its own curve by LOSS_RTOL."""
-        from fnnet.compare import TOLERANCES
+        from fnnet.parity.compare import TOLERANCES
 
         eps, found = float(np.finfo(dtype).eps), None
         for sign in (1, -1):
@@ -410,7 +410,7 @@ def _hidden(start, kind) -> int:
 
 def proof_lines(proof: Proof) -> str:
     """The parity numbers of a proof as a few aligned lines."""
-    from fnnet.compare import TAIL, TOLERANCES
+    from fnnet.parity.compare import TAIL, TOLERANCES
 
     what = {"optim": "update, lr·g/(|g|+eps)", "sine_optim": "update, RMSprop's lr·g/(√v+eps)"}.get(
         proof.f32.lesson, "gradient (update / lr)")

@@ -140,7 +140,7 @@ def _digest(leaves, losses) -> str:
 
 def _tree(state, losses) -> dict:
     """What is written: parameters and optimizer state as a flat dict of leaves, key data, step, losses."""
-    from fnnet.placement import host_value
+    from fnnet.runtime.placement import host_value
 
     def local(leaf):  # several processes: a leaf is replicated over all of them; process 0 writes its own copy
         return leaf if getattr(leaf, "is_fully_addressable", True) else host_value(leaf)
@@ -462,7 +462,7 @@ class Checkpoints:
         compiles is kept too: the run then stops after its first chunk.
         """
         if self.stop is None:
-            from fnnet.signals import StopRequest
+            from fnnet.runtime.signals import StopRequest
 
             self.stop = StopRequest(str(self.path)).install()
         return self.stop

@@ -75,7 +75,7 @@ def data_parallel(devices: list, state, batch, minibatches: bool, local_data: bo
     replicated = NamedSharding(mesh, PartitionSpec())
     split = NamedSharding(mesh, PartitionSpec("data"))
     if jax.process_count() > 1:  # several processes: each supplies the shards its own devices hold
-        from fnnet.distributed import to_global
+        from fnnet.runtime.distributed import to_global
 
         state = to_global(state, replicated)
         if local_data:  # this process holds only its rows: they become its devices' shards of the data
