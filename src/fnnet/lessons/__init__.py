@@ -119,12 +119,18 @@ class Lesson(NamedTuple):
         return {**FAMILY_RATES[self.family], self.optimizer: self.lr}
 
     @property
+    def in_numpy(self) -> bool:
+        """It runs in NumPy float64 (a Python loop), not in JAX."""
+        return self.backend == NUMPY
+
+    @property
     def tutorial(self) -> str:
         """The address of the tutorial's own file for this step."""
         return (SINE_SOURCE if self.edition == "sine" else CLASSIC_SOURCE) + self.original
 
 
 EDITIONS = ("classic", "sine")
+NUMPY, JAX = "numpy", "jax"  # the backends a lesson runs in (``Lesson.backend``); "numpy" is also a lesson id
 
 _S = {"edition": "sine", "steps": 2000}  # the sine edition: y = sin(x) on 2000 points of [-pi, pi]
 _ALL = [
