@@ -24,7 +24,8 @@ from fnnet.data import (Sizes, check_data, check_memory, check_positive_int, che
                         check_steps, make_data, run_keys)
 from fnnet.errors import ConfigError
 from fnnet.lessons.functional import LOSSES, Model
-from fnnet.lessons import LESSONS, get_lesson, init_params, lesson_model, sizes_of, to_backend
+from fnnet.lessons import JAX, LESSONS, NUMPY, get_lesson
+from fnnet.lessons.models import init_params, lesson_model, sizes_of, to_backend
 from fnnet.training.optimizers import resolve_optimizer
 from fnnet.runtime.placement import resolve_devices
 from fnnet.lessons.sine import ROWS, sine_data
@@ -104,94 +105,121 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
       ('adam', 0.01)
     """
     lesson, own, start = _resolve_model(model, params)
-    sine = lesson is not None and lesson.edition == "sine"
     steps = (lesson.steps if lesson else DEFAULT_STEPS) if steps is None else check_steps(steps)
     seed = check_seed(seed)
     if log_every is None:
         log_every = lesson.print_every if lesson else DEFAULT_LOG_EVERY
     log_every = min(steps, check_positive_int("log_every", log_every))
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
+    _check_dtype(dtype)
     _check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
-
     loss_fn, loss_name = _resolve_loss(loss, lesson)
-    numpy_backend = lesson is not None and lesson.backend == "numpy"
-    keys = run_keys(int(seed))
-    processes = jax.process_count()
     data_given, start_given = data is not None, start is not None
-    if data is not None:
-        data = prepare_data(data, labels=loss_name == "cross_entropy")
-    elif own is not None:
-        raise ConfigError("your own model needs data: fit(model, data=(x, y)) with x (rows, features)")
-    elif local_data:
-        raise ConfigError("local_data needs data: each process passes its own rows")
-    rows = None if data is None else int(np.shape(data[0])[0]) * (processes if local_data else 1)
-
-    if sine:  # fixed shapes: 2000 points (or the rows given), one input column (three features for a Linear)
-        if sizes is not None:
-            raise ConfigError(f"lesson {lesson.id!r} fits sin(x) on fixed data; sizes are for the classic edition")
-        if data is not None:
-            _check_sine_data(lesson.id, data)
-        own, rows = lesson_model(lesson.id, None), rows or ROWS
-    elif lesson is not None:
-        sizes = _lesson_sizes(lesson.id, sizes, data, start, rows)
-        check_memory(sizes, steps=steps)
-        own, rows = lesson_model(lesson.id, sizes), sizes.batch
-    elif sizes is not None:
-        raise ConfigError("sizes are for the lessons; your model's sizes follow its weights and data")
-    elif start is None and getattr(own, "init", None) is None:
-        raise ConfigError("your model has no init: give its starting weights as params=")
-
-    if batch_size is not None:
-        batch_size = check_positive_int("batch_size", batch_size)
-        if batch_size > rows:
-            raise ConfigError(f"batch_size {batch_size} is larger than the data ({rows} rows)")
-        if numpy_backend:
-            raise ConfigError(f"lesson {lesson.id!r} trains on the whole data every step; batch_size needs a JAX lesson")
-        if local_data:
-            raise ConfigError("local_data is for full-batch training; leave batch_size unset")
-        if batch_size == rows:
-            batch_size = None  # every step sees all rows: no shuffling needed
-
-    family = lesson.family if lesson else "own"
+    data, rows = _given_data(data, own, local_data, labels=loss_name == "cross_entropy")
+    own, sizes, rows = _shaped_model(lesson, own, start, sizes, data, rows, steps)
+    batch_size = _check_batch_size(batch_size, rows, lesson, local_data)
     factory, optimizer_name, lr = resolve_optimizer(
-        optimizer, lr, family=family, default=lesson.optimizer if lesson else "adam",
-        default_lr=lesson.lr if lesson else None, numpy_backend=numpy_backend,
-        dtype="float64" if numpy_backend else dtype, numpy_lesson=lesson.id if numpy_backend else "numpy")
-
-    run_devices = tuple(resolve_devices(devices))
-    if len(run_devices) > 1 and numpy_backend:
-        raise ConfigError(f"lesson {lesson.id!r} runs in NumPy on one device; devices needs a JAX lesson")
-    if len(run_devices) > 1 and (batch_size or rows) % len(run_devices):
-        raise ConfigError(f"the {batch_size or rows} rows of a step do not split evenly over "
-                          f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
+        optimizer, lr, family=lesson.family if lesson else "own", default=lesson.optimizer if lesson else "adam",
+        default_lr=lesson.lr if lesson else None, numpy_backend=_in_numpy(lesson),
+        dtype=_run_dtype(lesson, dtype), numpy_lesson=lesson.id if _in_numpy(lesson) else NUMPY)
+    run_devices = _check_devices(devices, lesson, batch_size or rows)
 
     # every argument is checked: now draw what was not given
-    if lesson is not None:
-        if data is None:
-            data = sine_data(np.float64, features=lesson.model == "nnx.Linear(3, 1)") if sine else make_data(sizes, key=keys.data)
-        if start is None:
-            start = init_params(own, keys.init)
-        else:
-            start = _check_params(start, jax.eval_shape(own.init, keys.init), f"lesson {lesson.id!r}")
-    else:
-        start = _init_own(own, keys.init) if start is None else _check_params(start, None, "your model")
-
-    backend = "numpy" if numpy_backend else "jax"
-    run_dtype = "float64" if numpy_backend else dtype
+    data, start = _drawn(lesson, own, sizes, data, start, run_keys(int(seed)))
+    backend = NUMPY if _in_numpy(lesson) else JAX
     config = RunConfig(
         name=lesson.id if lesson else _model_name(model), lesson=lesson.id if lesson else None, model=own,
         gradient=lesson.gradient if lesson else "jax.grad", loss=loss_fn, loss_name=loss_name, optimizer=factory,
         optimizer_name=optimizer_name, lr=lr, steps=steps, seed=int(seed), sizes=sizes if lesson else None,
-        rows=rows, batch_size=batch_size, log_every=log_every, dtype=run_dtype, backend=backend,
+        rows=rows, batch_size=batch_size, log_every=log_every, dtype=_run_dtype(lesson, dtype), backend=backend,
         devices=run_devices, local_data=bool(local_data), checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every, resume=bool(resume),
-        data=fingerprint(data) if data_given else ("sin(x)" if sine else "random"),
+        data=fingerprint(data) if data_given else ("sin(x)" if lesson.edition == "sine" else "random"),
         start=fingerprint(start) if start_given else "drawn",
     )
     return Run(config, to_backend(start, backend, dtype), to_backend(tuple(data), backend, dtype))
+
+
+def _in_numpy(lesson) -> bool:
+    return lesson is not None and lesson.in_numpy
+
+
+def _run_dtype(lesson, dtype: str) -> str:
+    """What the run computes in: a NumPy lesson in float64 always, else the dtype asked for."""
+    return "float64" if _in_numpy(lesson) else dtype
+
+
+def _check_dtype(dtype) -> None:
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
+
+
+def _given_data(data, own, local_data, *, labels: bool):
+    """The user's data checked (or None), and its rows over all processes (None without data)."""
+    if data is not None:
+        data = prepare_data(data, labels=labels)
+    elif own is not None:
+        raise ConfigError("your own model needs data: fit(model, data=(x, y)) with x (rows, features)")
+    elif local_data:
+        raise ConfigError("local_data needs data: each process passes its own rows")
+    rows = None if data is None else int(np.shape(data[0])[0]) * (jax.process_count() if local_data else 1)
+    return data, rows
+
+
+def _shaped_model(lesson, own, start, sizes, data, rows, steps):
+    """``(model, sizes, rows)``: a lesson's model at its sizes (fixed for the sine edition), or your own as given."""
+    if lesson is not None and lesson.edition == "sine":  # 2000 points (or the rows given), one column or three
+        if sizes is not None:
+            raise ConfigError(f"lesson {lesson.id!r} fits sin(x) on fixed data; sizes are for the classic edition")
+        if data is not None:
+            _check_sine_data(lesson.id, data)
+        return lesson_model(lesson.id, None), sizes, rows or ROWS
+    if lesson is not None:
+        sizes = _lesson_sizes(lesson.id, sizes, data, start, rows)
+        check_memory(sizes, steps=steps)
+        return lesson_model(lesson.id, sizes), sizes, sizes.batch
+    if sizes is not None:
+        raise ConfigError("sizes are for the lessons; your model's sizes follow its weights and data")
+    if start is None and getattr(own, "init", None) is None:
+        raise ConfigError("your model has no init: give its starting weights as params=")
+    return own, sizes, rows
+
+
+def _check_batch_size(batch_size, rows: int, lesson, local_data) -> int | None:
+    """Rows per step, checked; None when every step sees every row."""
+    if batch_size is None:
+        return None
+    batch_size = check_positive_int("batch_size", batch_size)
+    if batch_size > rows:
+        raise ConfigError(f"batch_size {batch_size} is larger than the data ({rows} rows)")
+    if _in_numpy(lesson):
+        raise ConfigError(f"lesson {lesson.id!r} trains on the whole data every step; batch_size needs a JAX lesson")
+    if local_data:
+        raise ConfigError("local_data is for full-batch training; leave batch_size unset")
+    return None if batch_size == rows else batch_size  # all rows each step: no shuffling needed
+
+
+def _check_devices(devices, lesson, rows_per_step: int) -> tuple:
+    run_devices = tuple(resolve_devices(devices))
+    if len(run_devices) > 1 and _in_numpy(lesson):
+        raise ConfigError(f"lesson {lesson.id!r} runs in NumPy on one device; devices needs a JAX lesson")
+    if len(run_devices) > 1 and rows_per_step % len(run_devices):
+        raise ConfigError(f"the {rows_per_step} rows of a step do not split evenly over "
+                          f"{len(run_devices)} devices; choose a batch that is a multiple of {len(run_devices)}")
+    return run_devices
+
+
+def _drawn(lesson, own, sizes, data, start, keys):
+    """``(data, start)``: what was given, checked against the model, and what was not, drawn from the run's keys."""
+    if lesson is None:
+        return data, _init_own(own, keys.init) if start is None else _check_params(start, None, "your model")
+    if data is None:
+        features = lesson.model == "nnx.Linear(3, 1)"
+        data = sine_data(np.float64, features=features) if lesson.edition == "sine" else make_data(sizes, key=keys.data)
+    if start is None:
+        return data, init_params(own, keys.init)
+    return data, _check_params(start, jax.eval_shape(own.init, keys.init), f"lesson {lesson.id!r}")
 
 
 def _check_sine_data(lesson_id: str, data) -> None:

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from fnnet.lessons import NUMPY
 from fnnet.lessons.functional import grad_function  # noqa: F401 (re-exported: it lived here before)
 
 Params = Any  # a pytree of float arrays: the structure the model's init returns
@@ -170,7 +171,7 @@ class Train:
     def __init__(self, program: Program):
         self.program = program
         self.grad_fn = grad_function(program.model, program.gradient, program.loss)
-        self.numpy = program.backend == "numpy"
+        self.numpy = program.backend == NUMPY
         self._chunk = self._numpy_chunk if self.numpy else jax.jit(self.run_chunk, static_argnames="length")
         self._executables: dict = {}
 

@@ -22,7 +22,7 @@ import jax
 
 from fnnet.data import check_lr
 from fnnet.errors import ConfigError
-from fnnet.lessons import FAMILY_RATES
+from fnnet.lessons import FAMILY_RATES, NUMPY
 
 
 def _optax():
@@ -211,7 +211,7 @@ def _describe(update) -> str:
 
 
 def resolve_optimizer(optimizer, lr, *, family: str, default: str, default_lr: float | None = None,
-                      numpy_backend: bool = False, dtype: str = "float32", numpy_lesson: str = "numpy") -> tuple[Callable, str, float | None]:
+                      numpy_backend: bool = False, dtype: str = "float32", numpy_lesson: str = NUMPY) -> tuple[Callable, str, float | None]:
     """``(factory, name, lr)`` for the run: ``factory(lr)`` builds the optax transformation inside the loop.
 
     Args:
