@@ -1,7 +1,6 @@
 """Checkpoints: exact resume, survival of SIGKILL at any moment, damaged checkpoints, divergence."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,12 +20,13 @@ BASE = ["train", "control_flow", "--steps", "200", "--log-every", "20",
 RUN = BASE + ["--checkpoint-every", "40"]
 
 
+LAUNCHER = str(Path(__file__).with_name("fault_launcher.py"))
+
+
 def fnnet_cmd(*argv, fault=None):
-    env = {**os.environ}
-    env.pop("FNNET_FAULT", None)
-    if fault:
-        env["FNNET_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "fnnet", *argv], capture_output=True, text=True, timeout=300, env=env)
+    """``python -m fnnet ARGV`` in a process of its own; with ``fault``, through the tests' fault launcher."""
+    command = [LAUNCHER, fault] if fault else ["-m", "fnnet"]
+    return subprocess.run([sys.executable, *command, *argv], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -205,16 +205,16 @@ def test_only_orbax_late_tensorstore_callback_is_kept_off_stderr(monkeypatch):
     import asyncio
     import types
 
-    from fnnet import checkpoint
+    from fnnet.runtime import orbax_quirks
 
     seen = []
     monkeypatch.setattr(sys, "unraisablehook", seen.append)
-    checkpoint._install_unraisable_filter()
-    checkpoint._install_unraisable_filter()  # once, however often orbax is imported
+    orbax_quirks.install_filters()
+    orbax_quirks.install_filters()  # once, however often orbax is imported
     loop = asyncio.new_event_loop()
     loop.close()
     late = _unraisable(lambda: loop.call_soon_threadsafe(print))
-    assert checkpoint._is_late_tensorstore_callback(late)
+    assert orbax_quirks.is_late_tensorstore_callback(late)
     sys.unraisablehook(late)
     assert seen == []
     other = _unraisable(lambda: (_ for _ in ()).throw(RuntimeError("Event loop is closed")))  # same text, elsewhere
@@ -228,16 +228,16 @@ def test_only_orbax_failed_writes_are_kept_out_of_asyncio_log():
     import errno
     import logging
 
-    from fnnet import checkpoint
+    from fnnet.runtime import orbax_quirks
 
     def record(first, where, exc):
         msg = f"{first} exception was never retrieved\nfuture: <Task finished coro=<{where}>>"
         return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, (type(exc), exc, None))
 
     full = OSError(errno.ENOSPC, "No space left on device")
-    checkpoint._install_unraisable_filter()
+    orbax_quirks.install_filters()
     log = logging.getLogger("asyncio")
-    assert log.filters.count(checkpoint._keep_log_record) == 1
+    assert log.filters.count(orbax_quirks.keep_log_record) == 1
     for first in ("Task", "Future", "_GatheringFuture"):
         assert not log.filter(record(first, "orbax/checkpoint/serialization.py", full))
     assert log.filter(record("Task", "my_app/writer.py", full))  # not orbax's: the user's own task
@@ -436,14 +436,13 @@ def test_a_signal_saves_at_the_step_reached_and_resume_equals_the_whole_run(sign
     steps = 50000  # chunks of 2 steps: far more than the few seconds the test waits
     argv = ["train", "nn", *SIZE_FLAGS, "--steps", str(steps), "--log-every", "2", "--quiet",
             "--checkpoint-every", "100000", "--checkpoint-dir", str(folder)]
-    env = {k: v for k, v in os.environ.items() if k != "FNNET_FAULT"}
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     # A child inherits an ignored SIGINT (a suite started with `&` from a script, or under nohup) and fnnet
     # leaves an ignored signal alone; a handler is not inherited, so with one set here the child gets Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         run = subprocess.Popen([sys.executable, "-m", "fnnet", *argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+                               stderr=subprocess.PIPE, text=True)
     finally:
         signal.signal(signal.SIGINT, handlers[signal.SIGINT])
     try:

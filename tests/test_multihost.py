@@ -10,10 +10,14 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import fnnet
+
+LAUNCHER = str(Path(__file__).with_name("fault_launcher.py"))  # runs fnnet with a fault installed
 
 
 def _free_port() -> int:
@@ -199,9 +203,10 @@ def test_a_peer_that_dies_ends_the_other_at_once_in_one_line(dies):
     port = _free_port()
     argv = ["train", "optim", "--steps", "4000", "--log-every", "50", "--quiet", "--no-compile-cache",
             "--init-timeout", "60", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    env = {**os.environ, "FNNET_FAULT": "die-after-sync"}  # SIGKILLs itself after its first chunk
+    dying = [LAUNCHER, "die-after-sync"]  # SIGKILLs itself after its first chunk
     start = time.monotonic()
-    codes, outs = _pair(lambda i: argv + ["--process-id", str(i)], lambda i: env if i == dies else None, timeout=120)
+    codes, outs = _pair(lambda i: [*(dying if i == dies else ["-m", "fnnet"]), *argv, "--process-id", str(i)],
+                        prefix=(), timeout=120)
     survivor = 1 - dies
     assert codes[dies] == -9
     err = outs[survivor][1]
