@@ -55,7 +55,9 @@ import numpy as np
 from fnnet.data import Sizes
 from fnnet.errors import ConfigError
 
-IMPLEMENTATIONS = ("fnnet", "jax-step", "torch", "torch.compile", "numpy")
+NUMPY = "numpy"  # a name, not the lesson: the implementation (fnnet's NumPy lesson) and the framework (NumPy's matmul)
+IMPLEMENTATIONS = ("fnnet", "jax-step", "torch", "torch.compile", NUMPY)
+PEAK_FRAMEWORKS = ("jax", "torch", NUMPY)  # each one's fp32 matmul peak is timed; the best is "peak"
 LESSON = "optim"  # the seed workload: two-layer net, Adam, lr 1e-4
 PEAK_N = 2048  # side of the square matmul whose GFLOP/s is "peak"
 PEAK_RETRIES = 3  # extra peak rounds before a figure above 100% marks the run unreliable
@@ -176,7 +178,7 @@ def prepare_peak(n: int = PEAK_N) -> dict[str, Prepared]:
         torch.set_num_threads(all_cores)  # the peak is the machine's: every core
         return ta @ ta
 
-    runs = {"jax": lambda: mm(ja, ja).block_until_ready(), "torch": torch_mm, "numpy": lambda: a @ a}
+    runs = dict(zip(PEAK_FRAMEWORKS, (lambda: mm(ja, ja).block_until_ready(), torch_mm, lambda: a @ a)))
     prepared = {}
     for name, fn in runs.items():
         fn()
@@ -316,6 +318,19 @@ def prepare_torch(w: Workload, seed: int = 0, threads: int | None = None, compil
     return Prepared(run, compile_seconds, {"torch_threads": threads})
 
 
+def _numpy_lesson() -> str:
+    """The lesson that runs in NumPy in the workload lesson's edition (the ``numpy`` implementation trains it).
+
+    Examples:
+      >>> _numpy_lesson()
+      'numpy'
+    """
+    from fnnet.lessons import LESSONS
+
+    edition = LESSONS[LESSON].edition
+    return next(lesson.id for lesson in LESSONS.values() if lesson.in_numpy and lesson.edition == edition)
+
+
 def prepare_numpy(w: Workload, seed: int = 0, rounds: int = 3, **_) -> Prepared:
     """fnnet's NumPy lesson; BLAS threads the faster of 1 and every core (short runs, alternating), as for torch."""
     from threadpoolctl import threadpool_limits
@@ -328,7 +343,7 @@ def prepare_numpy(w: Workload, seed: int = 0, rounds: int = 3, **_) -> Prepared:
 
     def run_with(threads, steps=w.steps):
         with threadpool_limits(threads):
-            return fit("numpy", steps=steps, sizes=w.sizes, seed=seed, lr=lr, progress=False).run_seconds
+            return fit(_numpy_lesson(), steps=steps, sizes=w.sizes, seed=seed, lr=lr, progress=False).run_seconds
 
     candidates = sorted({1, os.cpu_count() or 1})
     tried = {k: [] for k in candidates}
@@ -347,7 +362,7 @@ PREPARERS: dict[str, Callable[..., Prepared]] = {
     "jax-step": prepare_jax_step,
     "torch": prepare_torch,
     "torch.compile": lambda w, seed=0, threads=None: prepare_torch(w, seed, threads, compiled=True),
-    "numpy": prepare_numpy,
+    NUMPY: prepare_numpy,
 }
 
 
@@ -376,7 +391,7 @@ def time_processes(repeats: int = 5, log: Callable[[str], None] = lambda line: N
     a round.
     """
     script = Path(__file__).with_name("_seed_optim_torch.py")
-    fnnet = [sys.executable, "-m", "fnnet", "train", "optim", "--quiet"]
+    fnnet = [sys.executable, "-m", "fnnet", "train", LESSON, "--quiet"]
     with tempfile.TemporaryDirectory() as scratch:
         warm_cache = Path(scratch) / "warm"
         fresh = iter(range(10**6))
@@ -459,8 +474,39 @@ def run_bench(workloads: Sequence[str] = DEFAULT_WORKLOADS, impls: Sequence[str]
     """Run the benchmark and return everything it measured as a JSON-ready dict.
 
     ``peak_n`` is the side of the peak's square matmul (default 2048; 128 when
-    the only workload is ``tiny``).
+    the only workload is ``tiny``). Everything is prepared first, then timed in
+    ``repeats`` interleaved rounds; the figures are made from the rounds.
     """
+    _check_request(workloads, impls, repeats)
+    if peak_n is None:
+        peak_n = 128 if set(workloads) == {"tiny"} else PEAK_N
+    load_before = _load()
+    cores = os.cpu_count() or 1
+    threads = set_threads(cores)
+    ready = _prepare_all(workloads, impls, peak_n, cores, sweep_runs if sweep else None, log)
+    times = run_rounds(ready.items, repeats, log)
+    rows = [row for name in workloads for row in _result_rows(WORKLOADS[name], impls, times, ready)]
+    sweep_doc = _sweep_doc(times, ready)
+    peak, busy = _settle_peak(peak_n, times, rows, sweep_doc, ready.items, log)
+    doc = {
+        "machine": _machine(cores, threads, ready.torch_choice, load_before),
+        "peak": peak,
+        "workloads": {n: _workload_doc(WORKLOADS[n], times, ready) for n in workloads},
+        "results": rows,
+        "repeats": repeats,
+    }
+    if sweep_doc:
+        doc["sweep"] = sweep_doc
+    if processes:
+        log("timing whole processes")
+        doc["processes"] = time_processes(repeats, log)
+    doc["reliable"] = not busy
+    doc["busy"] = busy
+    return doc
+
+
+def _check_request(workloads: Sequence[str], impls: Sequence[str], repeats) -> None:
+    """A ConfigError naming what is unknown or missing, before anything is prepared."""
     unknown = [w for w in workloads if w not in WORKLOADS] + [i for i in impls if i not in PREPARERS]
     if unknown:
         raise ConfigError(f"unknown workload or implementation: {', '.join(unknown)}; "
@@ -469,13 +515,20 @@ def run_bench(workloads: Sequence[str] = DEFAULT_WORKLOADS, impls: Sequence[str]
         raise ConfigError("bench needs at least one workload and one implementation")
     if not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats must be a positive integer, got {repeats}")
-    import jax
 
-    if peak_n is None:
-        peak_n = 128 if set(workloads) == {"tiny"} else PEAK_N
-    load_before = _load()
-    cores = os.cpu_count() or 1
-    threads = set_threads(cores)
+
+class Ready(NamedTuple):
+    """Everything prepared for the rounds, and what the figures need from the preparation."""
+
+    items: dict  # (kind or workload, name) -> Prepared: ("peak", framework), ("ceiling", workload),
+    #              (workload, implementation), ("sweep", name)
+    ceiling_flops: dict  # workload -> FLOPs of one timed run of its shape ceiling
+    torch_choice: dict  # workload -> choose_torch_threads' answer (when a torch implementation runs)
+    sweep_meta: dict | None  # prepare_sweep's runs, steps and FLOPs; None without the sweep
+
+
+def _prepare_all(workloads, impls, peak_n: int, cores: int, sweep_runs: int | None, log) -> Ready:
+    """The peak, then each workload (its ceiling, torch's threads, every implementation), then the sweep."""
     log(f"preparing the fp32 matmul peak ({peak_n}x{peak_n})")
     items: dict[tuple, Prepared] = {("peak", name): p for name, p in prepare_peak(peak_n).items()}
     ceiling_flops, torch_choice = {}, {}
@@ -491,87 +544,99 @@ def run_bench(workloads: Sequence[str] = DEFAULT_WORKLOADS, impls: Sequence[str]
             items[(name, impl)] = PREPARERS[impl](w, **kwargs)
         set_threads(cores)
     sweep_meta = None
-    if sweep:
+    if sweep_runs is not None:
         log("preparing the sweep")
         seed_threads = torch_choice.get("seed", {}).get("threads")
         sweep_items, sweep_meta = prepare_sweep(runs=sweep_runs, torch_threads=seed_threads)
         items.update({("sweep", name): p for name, p in sweep_items.items()})
-    times = run_rounds(items, repeats, log)
+    return Ready(items, ceiling_flops, torch_choice, sweep_meta)
 
-    peak_samples = {name: [2.0 * peak_n**3 / s / 1e9 for s in times[("peak", name)]] for name in ("jax", "torch", "numpy")}
 
-    def best_peak():
-        return max(max(v) for v in peak_samples.values())
+def _ceiling(w: Workload, times: dict, ready: Ready) -> dict:
+    """GFLOP/s of the workload's shape ceiling, per round."""
+    return summarize([ready.ceiling_flops[w.name] / s / 1e9 for s in times[("ceiling", w.name)]])
 
+
+def _result_rows(w: Workload, impls, times: dict, ready: Ready) -> list[dict]:
+    """One row per implementation of the workload: compile time, ms/step, GFLOP/s, ratios (percent of peak later)."""
+    flops = flops_per_step(w.sizes)
+    eager = times.get((w.name, "torch"))
+    ceiling = _ceiling(w, times, ready)
     rows = []
-    for name in workloads:
-        w = WORKLOADS[name]
-        flops = flops_per_step(w.sizes)
-        eager = times.get((name, "torch"))
-        ceiling = summarize([ceiling_flops[name] / s / 1e9 for s in times[("ceiling", name)]])
-        for impl in impls:
-            t, prepared = times[(name, impl)], items[(name, impl)]
-            ms = summarize([1e3 * s / w.steps for s in t])
-            rows.append({
-                "workload": name, "impl": impl, "steps": w.steps, "compile_seconds": prepared.compile_seconds,
-                "ms_per_step": ms, "gflops": summarize([flops * w.steps / s / 1e9 for s in t]),
-                "speedup_vs_torch_eager": None if eager is None else summarize([e / s for e, s in zip(eager, t)]),
-                "percent_of_shape_ceiling": 100 * flops / (ms["min"] / 1e3) / 1e9 / ceiling["max"],
-                **(prepared.info or {}),
-            })
+    for impl in impls:
+        t, prepared = times[(w.name, impl)], ready.items[(w.name, impl)]
+        ms = summarize([1e3 * s / w.steps for s in t])
+        rows.append({
+            "workload": w.name, "impl": impl, "steps": w.steps, "compile_seconds": prepared.compile_seconds,
+            "ms_per_step": ms, "gflops": summarize([flops * w.steps / s / 1e9 for s in t]),
+            "speedup_vs_torch_eager": None if eager is None else summarize([e / s for e, s in zip(eager, t)]),
+            "percent_of_shape_ceiling": 100 * flops / (ms["min"] / 1e3) / 1e9 / ceiling["max"],
+            **(prepared.info or {}),
+        })
+    return rows
 
-    sweep_doc = None
-    if sweep:
-        results = {}
-        for name in sweep_items:
-            t = times[("sweep", name)]
-            results[name] = {"seconds": summarize(t), "gflops": summarize([sweep_meta["flops"] / s / 1e9 for s in t]),
-                             "compile_seconds": items[("sweep", name)].compile_seconds,
-                             **(items[("sweep", name)].info or {})}
-        sweep_doc = {**sweep_meta, "results": results}
 
-    def figures():  # (label, best GFLOP/s) of everything reported as a percent of peak
-        yield from ((f"{r['workload']} {r['impl']}", r["gflops"]["max"]) for r in rows)
-        if sweep_doc:
-            yield from ((f"sweep: {n}", r["gflops"]["max"]) for n, r in sweep_doc["results"].items())
+def _sweep_doc(times: dict, ready: Ready) -> dict | None:
+    """The sweep's figures per way of running it (None without the sweep; percent of peak later)."""
+    if ready.sweep_meta is None:
+        return None
+    results = {}
+    for kind, name in ready.items:
+        if kind != "sweep":
+            continue
+        t, prepared = times[(kind, name)], ready.items[(kind, name)]
+        results[name] = {"seconds": summarize(t), "gflops": summarize([ready.sweep_meta["flops"] / s / 1e9 for s in t]),
+                         "compile_seconds": prepared.compile_seconds, **(prepared.info or {})}
+    return {**ready.sweep_meta, "results": results}
 
-    for retry in range(PEAK_RETRIES):  # a figure above the peak: the peak was measured in a bad moment
-        if all(g <= best_peak() for _, g in figures()):
+
+def _figures(rows: list[dict], sweep_doc: dict | None):
+    """(label, best GFLOP/s) of everything reported as a percent of peak."""
+    yield from ((f"{r['workload']} {r['impl']}", r["gflops"]["max"]) for r in rows)
+    if sweep_doc:
+        yield from ((f"sweep: {n}", r["gflops"]["max"]) for n, r in sweep_doc["results"].items())
+
+
+def _settle_peak(peak_n: int, times: dict, rows: list[dict], sweep_doc: dict | None, items: dict, log):
+    """The peak's doc and the figures above it; every figure gets its percent of peak (in place).
+
+    A figure above the peak means the peak was measured in a bad moment: it is
+    measured again, up to ``PEAK_RETRIES`` rounds; what is still above is busy.
+    """
+    samples = {name: [2.0 * peak_n**3 / s / 1e9 for s in times[("peak", name)]] for name in PEAK_FRAMEWORKS}
+
+    def best():
+        return max(max(v) for v in samples.values())
+
+    for retry in range(PEAK_RETRIES):
+        if all(g <= best() for _, g in _figures(rows, sweep_doc)):
             break
         log(f"a figure exceeds the measured peak; measuring the peak again ({retry + 1} of {PEAK_RETRIES})")
         extra = run_rounds({k: v for k, v in items.items() if k[0] == "peak"}, 1)
         for (_, name), s in extra.items():
-            peak_samples[name].append(2.0 * peak_n**3 / s[0] / 1e9)
-    peak = best_peak()
-    busy = [f"{label} ran faster than the measured peak" for label, g in figures() if g > peak]
-    for r in rows:
+            samples[name].append(2.0 * peak_n**3 / s[0] / 1e9)
+    peak = best()
+    busy = [f"{label} ran faster than the measured peak" for label, g in _figures(rows, sweep_doc) if g > peak]
+    for r in rows + list(sweep_doc["results"].values() if sweep_doc else []):
         r["percent_of_peak"] = 100 * r["gflops"]["max"] / peak
-    if sweep_doc:
-        for r in sweep_doc["results"].values():
-            r["percent_of_peak"] = 100 * r["gflops"]["max"] / peak
+    return {"n": peak_n, "gflops": peak, **{name: summarize(v) for name, v in samples.items()}}, busy
 
-    doc = {
-        "machine": {"cpus": cores, "jax": jax.__version__, "jax_backend": jax.default_backend(),
-                    "torch": _torch().__version__, "numpy": np.__version__, "threads": threads,
-                    "torch_threads_chosen": {n: c["threads"] for n, c in torch_choice.items()},
-                    "load_average_1m": {"before": load_before, "after": _load()},
-                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
-        "peak": {"n": peak_n, "gflops": peak, **{name: summarize(v) for name, v in peak_samples.items()}},
-        "workloads": {n: {"sizes": WORKLOADS[n].sizes._asdict(), "steps": WORKLOADS[n].steps, "why": WORKLOADS[n].why,
-                          "flops_per_step": flops_per_step(WORKLOADS[n].sizes),
-                          "matmul_ceiling_gflops": summarize([ceiling_flops[n] / s / 1e9 for s in times[("ceiling", n)]]),
-                          **({"torch_threads": torch_choice[n]} if n in torch_choice else {})} for n in workloads},
-        "results": rows,
-        "repeats": repeats,
-    }
-    if sweep_doc:
-        doc["sweep"] = sweep_doc
-    if processes:
-        log("timing whole processes")
-        doc["processes"] = time_processes(repeats, log)
-    doc["reliable"] = not busy
-    doc["busy"] = busy
-    return doc
+
+def _machine(cores: int, threads: dict, torch_choice: dict, load_before: float | None) -> dict:
+    """What the figures were measured on: CPUs, versions, threads, load, date."""
+    import jax
+
+    return {"cpus": cores, "jax": jax.__version__, "jax_backend": jax.default_backend(),
+            "torch": _torch().__version__, NUMPY: np.__version__, "threads": threads,
+            "torch_threads_chosen": {n: c["threads"] for n, c in torch_choice.items()},
+            "load_average_1m": {"before": load_before, "after": _load()},
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def _workload_doc(w: Workload, times: dict, ready: Ready) -> dict:
+    return {"sizes": w.sizes._asdict(), "steps": w.steps, "why": w.why, "flops_per_step": flops_per_step(w.sizes),
+            "matmul_ceiling_gflops": _ceiling(w, times, ready),
+            **({"torch_threads": ready.torch_choice[w.name]} if w.name in ready.torch_choice else {})}
 
 
 def check_targets(doc: dict) -> list[dict]:

@@ -357,57 +357,9 @@ def bench_tables(doc: dict) -> str:
     ratios are medians of per-round ratios with their [min-max]. A percent of
     peak above 100 is printed as "busy", never as a number.
     """
-    peak = doc["peak"]
-    machine = doc["machine"]
-    threads = machine["threads"]
-    blas = ", ".join(f"{b['library']} {b['kernel']} x{b['threads']}" for b in threads["numpy_blas"]) or "?"
-    load = machine.get("load_average_1m", {})
-    load_text = "" if load.get("before") is None else f"; 1-min load average {load['before']:.1f} before, {load['after']:.1f} after"
-    chosen = []
-    for name, w in doc["workloads"].items():
-        tt = w.get("torch_threads")
-        if tt:
-            tried = ", ".join(f"{k}: {1e3 * v['median'] / tt['steps']:.3f}" for k, v in tt["tried"].items())
-            chosen.append(f"torch on {name}: {tt['threads']} (ms/step with {tried})")
-    for r in doc["results"]:
-        if "blas_threads" in r:
-            tried = ", ".join(f"{k}: {1e3 * v['median'] / min(100, r['steps']):.3f}" for k, v in r["blas_threads_tried"].items())
-            chosen.append(f"NumPy BLAS on {r['workload']}: {r['blas_threads']} (ms/step with {tried})")
-    out = [
-        f"machine: {machine['cpus']} CPUs{load_text}; {machine.get('date', '')}",
-        f"threads: XLA {threads['xla_cpu']}; the peak: all cores (NumPy BLAS {blas})"
-        + (f"; the faster of 1 and {machine['cpus']} threads: " + "; ".join(chosen) if chosen else ""),
-        f"fp32 matmul peak ({peak['n']}x{peak['n']}): best {peak['gflops']:.0f} GFLOP/s (median jax "
-        f"{peak['jax']['median']:.0f}, torch {peak['torch']['median']:.0f}, numpy {peak['numpy']['median']:.0f}); "
-        f"{doc['repeats']} rounds, every item once per round, interleaved",
-        "",
-    ]
-    rows = []
-    for r in doc["results"]:
-        w = doc["workloads"][r["workload"]]
-        s = w["sizes"]
-        ms = r["ms_per_step"]
-        rows.append([
-            f"{r['workload']} ({s['batch']}x{s['d_in']}x{s['hidden']}x{s['d_out']}, {w['steps']} steps)", r["impl"],
-            "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}",
-            f"{ms['min']:.3f}", f"{ms['median']:.3f}", _spread(ms), f"{r['gflops']['max']:.0f}",
-            _percent(r["percent_of_peak"]), f"{r['percent_of_shape_ceiling']:.0f}%",
-            _ratio(r["speedup_vs_torch_eager"]),
-        ])
-    out.append(format_table(["workload", "implementation", "compile s", "ms/step min", "median", "spread",
-                             "GFLOP/s best", "of peak", "of shape ceiling", "vs torch eager"], rows))
-    out.append("shape ceiling: best GFLOP/s of the step's two big matmuls alone in a compiled loop (" + ", ".join(
-        f"{n} {w['matmul_ceiling_gflops']['max']:.0f}" for n, w in doc["workloads"].items()) + ")")
-    out.append("vs torch eager: median of the per-round ratios [min-max]; spread: (max - min) / median")
+    out = _bench_header(doc) + [""] + _bench_results(doc)
     if "sweep" in doc:
-        sw = doc["sweep"]
-        out += ["", format_table([f"{sw['runs']} runs x {sw['steps']} steps (seed workload)", "seconds min", "median",
-                                  "spread", "GFLOP/s best", "of peak", "compile s"], [
-            [name, f"{r['seconds']['min']:.2f}", f"{r['seconds']['median']:.2f}", _spread(r["seconds"]),
-             f"{r['gflops']['max']:.0f}", _percent(r["percent_of_peak"]),
-             "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}"]
-            for name, r in sw["results"].items()
-        ])]
+        out += ["", _bench_sweep(doc["sweep"])]
     if "processes" in doc:
         out += ["", format_table(["whole process", "seconds min", "median", "spread", "vs torch script"], [
             [name, f"{p['seconds']['min']:.2f}", f"{p['seconds']['median']:.2f}", _spread(p["seconds"]),
@@ -421,6 +373,76 @@ def bench_tables(doc: dict) -> str:
     if doc.get("reliable") is False:
         out += ["", "machine busy, not reliable: " + "; ".join(doc["busy"])]
     return "\n".join(out)
+
+
+def _bench_header(doc: dict) -> list[str]:
+    """The lines above the tables: the machine, its threads, the matmul peak."""
+    from fnnet.cli.bench import PEAK_FRAMEWORKS
+
+    peak = doc["peak"]
+    machine = doc["machine"]
+    threads = machine["threads"]
+    blas = ", ".join(f"{b['library']} {b['kernel']} x{b['threads']}" for b in threads["numpy_blas"]) or "?"
+    load = machine.get("load_average_1m", {})
+    load_text = "" if load.get("before") is None else f"; 1-min load average {load['before']:.1f} before, {load['after']:.1f} after"
+    chosen = _threads_chosen(doc)
+    medians = ", ".join(f"{name} {peak[name]['median']:.0f}" for name in PEAK_FRAMEWORKS)
+    return [
+        f"machine: {machine['cpus']} CPUs{load_text}; {machine.get('date', '')}",
+        f"threads: XLA {threads['xla_cpu']}; the peak: all cores (NumPy BLAS {blas})"
+        + (f"; the faster of 1 and {machine['cpus']} threads: " + "; ".join(chosen) if chosen else ""),
+        f"fp32 matmul peak ({peak['n']}x{peak['n']}): best {peak['gflops']:.0f} GFLOP/s (median {medians}); "
+        f"{doc['repeats']} rounds, every item once per round, interleaved",
+    ]
+
+
+def _threads_chosen(doc: dict) -> list[str]:
+    """Per workload, the threads torch and NumPy's BLAS ran with, and the ms/step of each count tried."""
+    chosen = []
+    for name, w in doc["workloads"].items():
+        tt = w.get("torch_threads")
+        if tt:
+            tried = ", ".join(f"{k}: {1e3 * v['median'] / tt['steps']:.3f}" for k, v in tt["tried"].items())
+            chosen.append(f"torch on {name}: {tt['threads']} (ms/step with {tried})")
+    for r in doc["results"]:
+        if "blas_threads" in r:
+            tried = ", ".join(f"{k}: {1e3 * v['median'] / min(100, r['steps']):.3f}" for k, v in r["blas_threads_tried"].items())
+            chosen.append(f"NumPy BLAS on {r['workload']}: {r['blas_threads']} (ms/step with {tried})")
+    return chosen
+
+
+def _bench_results(doc: dict) -> list[str]:
+    """The main table (a row per workload and implementation) and the two lines that explain it."""
+    rows = []
+    for r in doc["results"]:
+        w = doc["workloads"][r["workload"]]
+        s = w["sizes"]
+        ms = r["ms_per_step"]
+        rows.append([
+            f"{r['workload']} ({s['batch']}x{s['d_in']}x{s['hidden']}x{s['d_out']}, {w['steps']} steps)", r["impl"],
+            "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}",
+            f"{ms['min']:.3f}", f"{ms['median']:.3f}", _spread(ms), f"{r['gflops']['max']:.0f}",
+            _percent(r["percent_of_peak"]), f"{r['percent_of_shape_ceiling']:.0f}%",
+            _ratio(r["speedup_vs_torch_eager"]),
+        ])
+    return [
+        format_table(["workload", "implementation", "compile s", "ms/step min", "median", "spread",
+                      "GFLOP/s best", "of peak", "of shape ceiling", "vs torch eager"], rows),
+        "shape ceiling: best GFLOP/s of the step's two big matmuls alone in a compiled loop (" + ", ".join(
+            f"{n} {w['matmul_ceiling_gflops']['max']:.0f}" for n, w in doc["workloads"].items()) + ")",
+        "vs torch eager: median of the per-round ratios [min-max]; spread: (max - min) / median",
+    ]
+
+
+def _bench_sweep(sw: dict) -> str:
+    """The sweep's table: the same runs vmapped in one program and one after another."""
+    return format_table([f"{sw['runs']} runs x {sw['steps']} steps (seed workload)", "seconds min", "median",
+                         "spread", "GFLOP/s best", "of peak", "compile s"], [
+        [name, f"{r['seconds']['min']:.2f}", f"{r['seconds']['median']:.2f}", _spread(r["seconds"]),
+         f"{r['gflops']['max']:.0f}", _percent(r["percent_of_peak"]),
+         "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}"]
+        for name, r in sw["results"].items()
+    ])
 
 
 def write_bench_plot(path: Path, doc: dict) -> None:
