@@ -281,6 +281,8 @@ def compare_table(checks) -> str:
 
 def write_compare_plot(path: Path, checks) -> None:
     """One panel per lesson: the PyTorch curve and the fnnet curve on a log scale."""
+    from fnnet.lessons import LESSONS
+
     plt = _pyplot()
     cols = min(4, len(checks))
     rows = -(-len(checks) // cols)
@@ -296,7 +298,7 @@ def write_compare_plot(path: Path, checks) -> None:
     for ax in list(axes.flat)[len(checks):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize="small")
-    dtypes = {c.f32.dtype for c in checks if c.f32.lesson != "numpy"} or {"float64"}
+    dtypes = {c.f32.dtype for c in checks if not LESSONS[c.f32.lesson].in_numpy} or {"float64"}
     precision = "/".join(sorted(dtypes)) + (", numpy lesson float64" if len(checks) > 1 and dtypes != {"float64"} else "")
     fig.suptitle(f"PyTorch vs fnnet from the same start ({precision}): loss per step")
     _save(fig, path)
