@@ -11,3 +11,43 @@ import os
 collect_ignore = []
 if importlib.util.find_spec("torch") is None and not os.environ.get("CI"):
     collect_ignore += ["src/fnnet/parity"]
+
+
+# The daily tier, `python -m pytest -m "not slow"`, stays within a minute on two cores: what trains long, starts
+# processes, executes notebooks or builds the site is marked slow here, in one list (the README's full command
+# runs everything). A node id that starts with one of these is slow.
+SLOW = (
+    "tests/test_notebooks.py", "tests/test_site.py", "tests/test_multihost.py", "tests/test_faults.py",
+    "tests/test_checkpoint.py", "tests/test_properties.py", "tests/test_four_codings.py", "README.md", "docs/",
+    "tests/test_compare.py::test_parity[", "tests/test_compare.py::test_compare_command_writes_json_and_plot",
+    "tests/test_compare.py::test_control_flow_agrees_in_float64",
+    "tests/test_compare.py::test_without_torch_fnnet_works_and_compare_says_how_to_get_it",
+    "tests/test_compare.py::test_torch_reference_momentum_matches_the_tutorial_era_semantics",
+    "tests/test_cli.py::test_the_command_keeps_compiled_programs_on_disk_unless_told_not_to",
+    "tests/test_cli.py::test_python_dash_m_and_the_console_script_agree",
+    "tests/test_cli_own.py::test_save_with_several_lessons_needs_a_placeholder",
+    "tests/test_data.py::test_minibatch_", "tests/test_data.py::test_the_compiled_loop_takes_the_rows_minibatch_describes",
+    "tests/test_dynamic.py::test_switch_forward_equals_fixed_depth_forward",
+    "tests/test_dynamic.py::test_shared_layer_", "tests/test_dynamic.py::test_compiled_loop_uses_the_per_step_depth",
+    "tests/test_sine.py::test_train_sine_and_all_and_the_default", "tests/test_sine.py::test_every_optimizer_converges",
+    "tests/test_sine.py::test_parity_with_the_tutorials_pytorch", "tests/test_sine.py::test_compare_in_float64",
+    "tests/test_sine.py::test_every_sine_lesson_reaches", "tests/test_sine.py::test_rmsprop_has_a_default_rate",
+    "tests/test_own_model.py::test_sweep_takes_your_model", "tests/test_own_model.py::test_nnx_mlp_",
+    "tests/test_own_model.py::test_an_optimizer_without_lr",
+    "tests/test_sweep.py::test_sweep_equals_fit_pair_by_pair", "tests/test_sweep.py::test_sweep_command",
+    "tests/test_functional.py::test_custom_function_gradient_equals_autograd",
+    "tests/test_functional.py::test_manual_grads_equals_jax_grad", "tests/test_functional.py::test_my_relu_passes_check",
+    "tests/test_bench.py::test_targets_and_strict_flags", "tests/test_bench.py::test_flop_count_matches",
+    "tests/test_lessons.py::test_same_seed_same_losses",
+    "src/fnnet/training/fit.py::fnnet.training.fit.fit", "src/fnnet/parity/compare.py::",
+    "src/fnnet/training/core.py::fnnet.training.core.Train", "src/fnnet/__init__.py::fnnet",
+    "src/fnnet/training/config.py::fnnet.training.config.RunConfig.record",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

@@ -210,9 +210,68 @@ BAD = [
     (("nn",), {"data": (np.ones((4, 3)), np.arange(4.0)), "loss": "cross_entropy"}, "labels y must be integers"),
 ]
 
+_X = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+_W = lambda key: {"w": jnp.ones((3, 1))}  # noqa: E731
+_LOGITS = lambda p, x: x @ jnp.ones((3, 4)) * p["w"][0, 0]  # noqa: E731  (8, 4) logits
+
+# each of these trained silently or raised a raw JAX/optax traceback before the check on one batch
+BAD += [
+    ((fnnet.Model(_W, lambda p, x: (x @ p["w"])[:, 0]),), {"data": (_X, np.ones((8, 1)))},
+     "returns shape (8,) but y is (8, 1): 'sse' compares them element by element and would broadcast them to (8, 8)"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),), {"data": (_X, np.ones((8, 2))), "loss": "mse"},
+     "returns shape (8, 1) but y is (8, 2): 'mse'"),
+    ((fnnet.Model(_W, lambda p, x: x @ jnp.ones((3, 3))),), {"data": (_X, np.ones((8, 2)))},
+     "returns shape (8, 3) but y is (8, 2)"),
+    ((fnnet.Model(_W, lambda p, x: (x @ p["w"], x)),), {"data": (_X, np.ones((8, 1)))},
+     "returns a tuple of 2; expected one array"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),), {"data": (np.ones((8, 4)), np.ones((8, 1)))},
+     "failed on a batch x(8, 4): TypeError: dot_general"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),), {"data": (_X, np.ones((8, 1))), "loss": lambda a, b: (a - b) ** 2},
+     "returns (8, 1); expected a scalar"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),),
+     {"data": (_X, np.ones((8, 1))), "loss": lambda a, b: jnp.sum(a > b).astype(jnp.int32)}, "returns a int32 scalar"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),), {"data": (_X, np.ones((8, 1))), "loss": lambda a, b: a.nope},
+     "failed on y_pred (8, 1) and y (8, 1): AttributeError"),
+    ((fnnet.Model(_W, _LOGITS),), {"data": (_X, np.ones((8, 1), int)), "loss": "cross_entropy"},
+     "'cross_entropy' takes integer class labels y of shape (rows,), got shape (8, 1)"),
+    ((fnnet.Model(_W, _LOGITS),), {"data": (_X, np.arange(8)), "loss": "cross_entropy"},
+     "labels y go up to 7 but <lambda> returns 4 classes"),
+    (("nn",), {"sizes": {"d_out": 4, "hidden": 5}, "data": (_X, np.arange(8)), "loss": "cross_entropy"},
+     "labels y go up to 7 but lesson 'nn' returns 4 classes"),
+    ((fnnet.Model(1, 2),), {"data": (_X, np.ones((8, 1)))}, "init is not callable, got int"),
+    ((fnnet.Model(lambda key: {"w": 3}, lambda p, x: x * p["w"]),), {"data": (_X, np.ones((8, 1)))},
+     "your model's init returned params['w'] must be finite floats, got dtype int32"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),),
+     {"data": (_X, np.ones((8, 1))), "optimizer": "sgd", "lr": optax.linear_schedule(1e-3, -1e-3, 10)},
+     "the learning-rate schedule gives -0.0002 at step 6"),
+]
+
 
 @pytest.mark.parametrize("args,kwargs,message", BAD, ids=[m for _, _, m in BAD])
 def test_bad_own_model_arguments_are_one_line_errors(args, kwargs, message):
     with pytest.raises(ConfigError) as info:
         fnnet.fit(*args, **kwargs)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_apply_with_its_own_keyword_default_is_not_handed_the_key():
+    model = fnnet.Model(_W, lambda p, x, scale=2.0: scale * (x @ p["w"]))
+    ours = fnnet.fit(model, data=(_X, np.ones((8, 1))), steps=3, progress=False, optimizer="sgd", lr=0.01)
+    plain = fnnet.fit(fnnet.Model(_W, lambda p, x: 2.0 * (x @ p["w"])), data=(_X, np.ones((8, 1))), steps=3,
+                      progress=False, optimizer="sgd", lr=0.01)
+    np.testing.assert_array_equal(ours.losses, plain.losses)
+
+
+def test_a_loss_of_your_own_takes_labels_of_shape_rows():
+    hinge = lambda out, labels: jnp.mean(jnp.maximum(0.0, 1.0 - out * (2.0 * labels - 1.0)))  # noqa: E731
+    labels = (np.arange(8) % 2).astype(np.int64)
+    result = fnnet.fit(fnnet.Model(_W, lambda p, x: (x @ p["w"])[:, 0]), data=(_X, labels), loss=hinge, steps=20,
+                       progress=False, optimizer="sgd", lr=0.1)
+    assert result.losses[-1] < result.losses[0]
+
+
+def test_bfloat16_data_trains_like_float16():
+    y = np.ones((8, 1), np.float32)
+    model = fnnet.Model(_W, lambda p, x: x @ p["w"])
+    wide = fnnet.fit(model, data=(_X.astype(jnp.bfloat16), y), steps=5, progress=False)
+    assert np.isfinite(wide.losses).all()

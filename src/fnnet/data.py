@@ -216,7 +216,7 @@ def check_data(data, sizes: Sizes | None, default_hidden: int) -> tuple[Batch, S
             raise ConfigError(f"data: {name} is not an array ({err})") from None
         if a.ndim != 2:
             raise ConfigError(f"data: {name} must be 2-D (rows, features), got shape {a.shape}")
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype.name == "bfloat16"):
             raise ConfigError(f"data: {name} must hold real numbers, got dtype {a.dtype}")
         if a.size == 0:
             raise ConfigError(f"data: {name} is empty (shape {a.shape})")

@@ -180,13 +180,34 @@ class Model(NamedTuple):
 
 
 def call_apply(model, params, x, key):
-    """``model.apply(params, x, key)``, or ``model.apply(params, x)`` when apply takes no key."""
+    """``model.apply(params, x, key)``, or ``model.apply(params, x)`` when apply takes no key.
+
+    ``apply`` takes the key when it has a third positional parameter that has
+    no default or is named ``key`` (or ``rng``), or a ``*args``: an
+    ``apply(params, x, scale=2.0)`` keeps its own default.
+
+    Examples:
+      >>> call_apply(Model(None, lambda p, x, scale=2.0: scale * x), None, 1.0, "a key")
+      2.0
+      >>> call_apply(Model(None, lambda p, x, key=None: key), None, 1.0, "a key")
+      'a key'
+    """
     apply = model.apply
+    return apply(params, x, key) if _takes_key(apply) else apply(params, x)
+
+
+def _takes_key(apply) -> bool:
     try:
-        takes_key = len(inspect.signature(apply).parameters) >= 3
+        parameters = list(inspect.signature(apply).parameters.values())
     except (TypeError, ValueError):  # a builtin or a callable without a signature: assume the full form
-        takes_key = True
-    return apply(params, x, key) if takes_key else apply(params, x)
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return True
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 3:
+        return False
+    third = positional[2]
+    return third.default is third.empty or third.name in ("key", "rng")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import numbers
 import sys
 from typing import Any, Callable, NamedTuple
 
@@ -27,6 +28,7 @@ from fnnet.lessons.functional import LOSSES, Model
 from fnnet.lessons import JAX, LESSONS, NUMPY, get_lesson
 from fnnet.lessons.models import init_params, lesson_model, sizes_of, to_backend
 from fnnet.training.optimizers import resolve_optimizer
+from fnnet.training.preflight import check_model_and_loss
 from fnnet.runtime.placement import resolve_devices
 from fnnet.lessons.sine import ROWS, sine_data
 
@@ -114,9 +116,11 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     _check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
     loss_fn, loss_name = _resolve_loss(loss, lesson)
     data_given, start_given = data is not None, start is not None
-    data, rows = _given_data(data, own, local_data, labels=loss_name == "cross_entropy")
+    own_loss = callable(loss) and not isinstance(loss, str)
+    data, rows = _given_data(data, own, local_data, labels=loss_name == "cross_entropy", vector=own_loss)
     own, sizes, rows = _shaped_model(lesson, own, start, sizes, data, rows, steps)
     batch_size = _check_batch_size(batch_size, rows, lesson, local_data)
+    check_schedule(lr, steps)
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=lesson.family if lesson else "own", default=lesson.optimizer if lesson else "adam",
         default_lr=lesson.lr if lesson else None, numpy_backend=_in_numpy(lesson),
@@ -126,6 +130,10 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     # every argument is checked: now draw what was not given
     data, start = _drawn(lesson, own, sizes, data, start, run_keys(int(seed)))
     backend = NUMPY if _in_numpy(lesson) else JAX
+    params, data = to_backend(start, backend, dtype), to_backend(tuple(data), backend, dtype)
+    if backend == JAX and (lesson is None or own_loss or loss_name != "sse"):  # your model or loss: traced on one batch
+        check_model_and_loss(own, loss_fn, loss_name, params, data, batch_size or int(np.shape(data[0])[0]),
+                             name=f"lesson {lesson.id!r}" if lesson else _model_name(model))
     config = RunConfig(
         name=lesson.id if lesson else _model_name(model), lesson=lesson.id if lesson else None, model=own,
         gradient=lesson.gradient if lesson else "jax.grad", loss=loss_fn, loss_name=loss_name, optimizer=factory,
@@ -136,7 +144,7 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
         data=fingerprint(data) if data_given else ("sin(x)" if lesson.edition == "sine" else "random"),
         start=fingerprint(start) if start_given else "drawn",
     )
-    return Run(config, to_backend(start, backend, dtype), to_backend(tuple(data), backend, dtype))
+    return Run(config, params, data)
 
 
 def _in_numpy(lesson) -> bool:
@@ -148,6 +156,35 @@ def _run_dtype(lesson, dtype: str) -> str:
     return "float64" if _in_numpy(lesson) else dtype
 
 
+def check_schedule(lr, steps: int) -> None:
+    """A learning-rate schedule (``step -> rate``), evaluated at every step of the run before the first: a negative
+    or non-finite rate is refused in one line naming the first bad step (a negative rate is gradient ascent).
+
+    Examples:
+      >>> import optax
+      >>> check_schedule(optax.linear_schedule(1e-3, 0.0, 100), 500)  # ends at 0: fine
+      >>> check_schedule(optax.linear_schedule(1e-3, -1e-3, 100), 500)
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: the learning-rate schedule gives -2e-05 at step 51; expected a finite rate >= 0 at every step
+    """
+    if not callable(lr) or isinstance(lr, numbers.Real):
+        return
+    try:
+        with jax.ensure_compile_time_eval():
+            rates = np.asarray(jax.vmap(lr)(np.arange(steps)), np.float64)
+    except Exception as err:  # the user's schedule failed: one line, its own words
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"the learning-rate schedule failed on steps 0..{steps - 1}: {first}") from err
+    if rates.shape != (steps,):
+        raise ConfigError(f"the learning-rate schedule returns shape {rates.shape[1:]} per step; expected a number")
+    bad = ~np.isfinite(rates) | (rates < 0)
+    if bad.any():
+        step = int(np.argmax(bad))
+        raise ConfigError(f"the learning-rate schedule gives {rates[step]:.3g} at step {step}; "
+                          "expected a finite rate >= 0 at every step")
+
+
 def _check_dtype(dtype) -> None:
     if dtype not in ("float32", "float64"):
         raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
@@ -155,10 +192,10 @@ def _check_dtype(dtype) -> None:
         raise ConfigError("dtype='float64' needs 64-bit JAX: run inside `with jax.enable_x64(True):`")
 
 
-def _given_data(data, own, local_data, *, labels: bool):
+def _given_data(data, own, local_data, *, labels: bool, vector: bool):
     """The user's data checked (or None), and its rows over all processes (None without data)."""
     if data is not None:
-        data = prepare_data(data, labels=labels)
+        data = prepare_data(data, labels=labels, vector=vector)
     elif own is not None:
         raise ConfigError("your own model needs data: fit(model, data=(x, y)) with x (rows, features)")
     elif local_data:
@@ -213,7 +250,8 @@ def _check_devices(devices, lesson, rows_per_step: int) -> tuple:
 def _drawn(lesson, own, sizes, data, start, keys):
     """``(data, start)``: what was given, checked against the model, and what was not, drawn from the run's keys."""
     if lesson is None:
-        return data, _init_own(own, keys.init) if start is None else _check_params(start, None, "your model")
+        start = _check_params(_init_own(own, keys.init), None, "your model's init") if start is None else start
+        return data, _check_params(start, None, "your model")
     if data is None:
         features = lesson.model == "nnx.Linear(3, 1)"
         data = sine_data(np.float64, features=features) if lesson.edition == "sine" else make_data(sizes, key=keys.data)
@@ -233,12 +271,14 @@ def _check_sine_data(lesson_id: str, data) -> None:
                           f"y{tuple(np.shape(y))}")
 
 
-def prepare_data(data, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def prepare_data(data, *, labels: bool = False, vector: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Check user data ``(x, y)`` and return it as arrays (dtype kept): the one rule for ``fit`` and the command.
 
     ``x`` is (rows, features); ``y`` is (rows, outputs), or with ``labels``
-    (the cross-entropy loss) it may be (rows,) integer class labels. Both real
-    and finite, with the same number of rows.
+    (the cross-entropy loss) it may be (rows,) integer class labels, and with
+    ``vector`` (your own loss function) any (rows,) vector: integer labels for
+    your own cross entropy or hinge loss, or real targets. Both real and
+    finite, with the same number of rows.
 
     Examples:
       >>> x, y = prepare_data((np.ones((5, 3)), np.zeros((5, 2))))
@@ -251,14 +291,14 @@ def prepare_data(data, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray]
       ...
       fnnet.errors.ConfigError: data: x has 5 rows but y has 4; expected the same number
     """
-    if labels and isinstance(data, (tuple, list)) and len(data) == 2 and np.ndim(data[1]) == 1:
+    if (labels or vector) and isinstance(data, (tuple, list)) and len(data) == 2 and np.ndim(data[1]) == 1:
         y = np.asarray(data[1])
-        if not np.issubdtype(y.dtype, np.integer):
+        if labels and not np.issubdtype(y.dtype, np.integer):
             raise ConfigError(f"data: labels y must be integers (class ids), got dtype {y.dtype}")
-        (x, _), _ = check_data((data[0], y[:, None]), None, 1)
-        if y.size and y.min() < 0:
+        (x, y2), _ = check_data((data[0], y[:, None]), None, 1)
+        if labels and y.size and y.min() < 0:
             raise ConfigError(f"data: labels y must be class ids >= 0, got {int(y.min())}")
-        return x, y
+        return x, y2[:, 0]
     (x, y), _ = check_data(data, None, 1)
     return x, y
 
@@ -291,6 +331,12 @@ def _resolve_model(model, params):
             if params is not None:
                 start = _check_params(params, start, f"module {type(model).__name__}")
             return None, own, start
+    if isinstance(model, Model):
+        for part in ("init", "apply"):
+            value = getattr(model, part)
+            if not callable(value) and not (part == "init" and value is None):
+                raise ConfigError(f"fnnet.Model({part}=...): {part} is not callable, got {type(value).__name__}; "
+                                  f"expected a function{' (or None with params=)' if part == 'init' else ''}")
     if callable(getattr(model, "apply", None)) and hasattr(model, "init"):
         try:
             hash(model)
@@ -333,8 +379,10 @@ def _lesson_sizes(lesson_id: str, sizes, data, params, rows) -> Sizes:
     found: list[tuple[str, dict]] = [("sizes", given)]
     if data is not None:
         x, y = data
-        found.append((f"the data (x{tuple(np.shape(x))}, y{tuple(np.shape(y))})",
-                      {"batch": rows, "d_in": np.shape(x)[1], "d_out": np.shape(y)[1]}))
+        shapes = {"batch": rows, "d_in": np.shape(x)[1]}
+        if np.ndim(y) == 2:  # class labels (rows,) say nothing of d_out
+            shapes["d_out"] = np.shape(y)[1]
+        found.append((f"the data (x{tuple(np.shape(x))}, y{tuple(np.shape(y))})", shapes))
     if params is not None:
         found.append(("params", sizes_of(lesson_id, params)))
     merged = dict(Sizes()._asdict())
@@ -380,7 +428,8 @@ def _check_params(params, expected, what: str):
             raise ConfigError(f"params{jax.tree_util.keystr(path)} has shape {shape}; {what} expects {want.shape}")
         arr = np.asarray(got)
         if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
-            raise ConfigError(f"params{jax.tree_util.keystr(path)} must be finite floats, got dtype {arr.dtype}")
+            returned = f"{what} returned " if what.endswith("init") else ""
+            raise ConfigError(f"{returned}params{jax.tree_util.keystr(path)} must be finite floats, got dtype {arr.dtype}")
         checked.append(arr)
     if not checked:
         raise ConfigError(f"params hold no arrays; {what} needs its weights")
