@@ -1,4 +1,4 @@
-"""The eight lessons written in PyTorch (and the first in NumPy), the way the tutorial writes them.
+"""Every lesson written in PyTorch (the NumPy warm-ups in NumPy), the way the tutorial writes them.
 
 This is the other side of every comparison: eager PyTorch with ``loss.item()``
 each step, ``zero_grad``/``backward``/``step``, in-place updates under
@@ -20,6 +20,7 @@ import numpy as np
 
 from fnnet.data import Sizes
 from fnnet.errors import ConfigError
+from fnnet.lessons import LESSONS, Lesson, get_lesson
 
 
 def require_torch():
@@ -102,25 +103,22 @@ class DynamicNet(torch.nn.Module):
         return self.output_linear(h_relu)
 
 
-MODULES: dict[str, Callable[[Sizes], torch.nn.Module]] = {
-    "nn": sequential,
-    "optim": sequential,
-    "custom_module": TwoLayerNet,
-    "control_flow": DynamicNet,
-}
-"""Lesson id -> the torch module it trains (the lessons with raw weights have none)."""
-
-
 def initial(lesson_id: str, sizes: Sizes, seed: int):
     """The tutorial's start for a lesson: ``(weights, x, y)``, drawn the way the tutorial draws them.
 
-    ``weights`` is ``{"w1", "w2"}`` (NumPy float64 for ``numpy``, torch float32
-    otherwise) or a torch module with torch's default init. Data is
+    ``weights`` is ``{"w1", "w2"}`` (NumPy float64 for the NumPy lesson, torch
+    float32 otherwise) or a torch module with torch's default init. Data is
     ``randn`` in both cases. A sine lesson's start is ``sine_initial``'s (``sizes`` unused).
+
+    Examples:
+      >>> start, x, y = initial("nn", Sizes(4, 6, 5, 2), 0)
+      >>> type(start).__name__, tuple(x.shape), tuple(y.shape)
+      ('Sequential', (4, 6), (4, 2))
     """
-    if lesson_id.startswith("sine_"):
+    lesson = get_lesson(lesson_id)
+    if lesson.edition == "sine":
         return sine_initial(lesson_id, seed)
-    if lesson_id == "numpy":
+    if lesson.in_numpy:
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((sizes.batch, sizes.d_in))
         y = rng.standard_normal((sizes.batch, sizes.d_out))
@@ -130,8 +128,8 @@ def initial(lesson_id: str, sizes: Sizes, seed: int):
     torch.manual_seed(seed)
     x = torch.randn(sizes.batch, sizes.d_in)
     y = torch.randn(sizes.batch, sizes.d_out)
-    if lesson_id in MODULES:
-        return MODULES[lesson_id](sizes), x, y
+    if lesson.torch_module:
+        return build_module(lesson, sizes), x, y
     return {"w1": torch.randn(sizes.d_in, sizes.hidden), "w2": torch.randn(sizes.hidden, sizes.d_out)}, x, y
 
 
@@ -158,7 +156,7 @@ def run_numpy(w, x, y, *, steps, lr) -> TorchRun:
             grads = {"w1": grad_w1.copy(), "w2": grad_w2.copy()}
         w1 -= lr * grad_w1
         w2 -= lr * grad_w2
-    return TorchRun(losses, grads, time.perf_counter() - start)
+    return TorchRun(losses, grads, time.perf_counter() - start, _weights(w1, w2))
 
 
 def run_tensors(w, x, y, *, steps, lr) -> TorchRun:
@@ -181,7 +179,7 @@ def run_tensors(w, x, y, *, steps, lr) -> TorchRun:
             grads = {"w1": grad_w1.numpy().copy(), "w2": grad_w2.numpy().copy()}
         w1 -= lr * grad_w1
         w2 -= lr * grad_w2
-    return TorchRun(losses, grads, time.perf_counter() - start)
+    return TorchRun(losses, grads, time.perf_counter() - start, _weights(w1, w2))
 
 
 def _run_autograd(w, x, y, *, steps, lr, relu) -> TorchRun:
@@ -201,7 +199,12 @@ def _run_autograd(w, x, y, *, steps, lr, relu) -> TorchRun:
             w2 -= lr * w2.grad
             w1.grad.zero_()
             w2.grad.zero_()
-    return TorchRun(losses, grads, time.perf_counter() - start)
+    return TorchRun(losses, grads, time.perf_counter() - start, _weights(w1, w2))
+
+
+def _weights(w1, w2) -> dict[str, np.ndarray]:
+    """The trained raw weights as NumPy copies (the seconds are taken before this)."""
+    return {"w1": np.array(_plain(w1), copy=True), "w2": np.array(_plain(w2), copy=True)}
 
 
 def run_autograd(w, x, y, *, steps, lr) -> TorchRun:
@@ -272,19 +275,6 @@ def run_control_flow(model, x, y, *, steps, lr, depths) -> TorchRun:
     return _run_momentum(model, x, y, steps=steps, lr=lr)
 
 
-RUNS: dict[str, Callable[..., TorchRun]] = {
-    "numpy": run_numpy,
-    "tensors": run_tensors,
-    "autograd": run_autograd,
-    "custom_function": run_custom_function,
-    "nn": run_nn,
-    "optim": run_optim,
-    "custom_module": run_custom_module,
-    "control_flow": run_control_flow,
-}
-"""Lesson id -> its reference training loop."""
-
-
 # ---------------------------------------------------------------- the sine edition
 #
 # y = sin(x) on torch.linspace(-pi, pi, 2000); the loss is the sum of squared errors; every loop below is the
@@ -337,14 +327,6 @@ def sine_linear(sizes=None) -> torch.nn.Sequential:
     return torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0, 1))
 
 
-MODULES.update({
-    "sine_nn": sine_linear,
-    "sine_optim": sine_linear,
-    "sine_custom_module": lambda sizes=None: Polynomial3(),
-    "sine_control_flow": lambda sizes=None: SineDynamicNet(),
-})
-
-
 def sine_initial(lesson_id: str, seed: int):
     """The tutorial's start for a sine lesson: ``(start, x, y)``.
 
@@ -356,18 +338,19 @@ def sine_initial(lesson_id: str, seed: int):
     """
     import math
 
-    if lesson_id == "sine_numpy":
+    lesson = get_lesson(lesson_id)
+    if lesson.in_numpy:
         rng = np.random.default_rng(seed)
         x = np.linspace(-math.pi, math.pi, 2000)
         return {name: rng.standard_normal() for name in "abcd"}, x, np.sin(x)
     torch.manual_seed(seed)
     x = torch.linspace(-math.pi, math.pi, 2000, dtype=torch.float)
     y = torch.sin(x)
-    if lesson_id in ("sine_nn", "sine_optim"):
+    if lesson.torch_module == sine_linear.__name__:  # a linear layer over the features (x, x^2, x^3)
         return sine_linear(), x.unsqueeze(-1).pow(torch.tensor([1, 2, 3])), y
-    if lesson_id in MODULES:
-        return MODULES[lesson_id](), x, y
-    if lesson_id == "sine_custom_function":
+    if lesson.torch_module:
+        return build_module(lesson), x, y
+    if lesson.model == "legendre3":  # a + b P3(c + d x) starts where the tutorial sets it
         values = {"a": 0.0, "b": -1.0, "c": 0.0, "d": 0.3}
         return {k: torch.full((), v, dtype=torch.float) for k, v in values.items()}, x, y
     return {name: torch.randn((), dtype=torch.float) for name in "abcd"}, x, y
@@ -466,13 +449,38 @@ def run_sine_control_flow(model, x, y, *, steps, lr, depths) -> TorchRun:
     return _run_momentum(model, x, y, steps=steps, lr=lr)
 
 
-RUNS.update({
-    "sine_numpy": run_sine_numpy,
-    "sine_tensors": run_sine_tensors,
-    "sine_autograd": run_sine_autograd,
-    "sine_custom_function": run_sine_custom_function,
-    "sine_nn": run_sine_nn,
-    "sine_optim": run_sine_optim,
-    "sine_custom_module": run_sine_custom_module,
-    "sine_control_flow": run_sine_control_flow,
-})
+# ---------------------------------------------------------------- each lesson's reference, read from its record
+
+
+def build_module(lesson: Lesson, sizes: Sizes | None = None) -> torch.nn.Module:
+    """A fresh torch module of ``lesson`` (its record's ``torch_module``), torch's default init.
+
+    The classic edition's modules take the sizes; the sine edition's have fixed shapes.
+
+    Examples:
+      >>> type(build_module(get_lesson("custom_module"), Sizes(4, 6, 5, 2))).__name__
+      'TwoLayerNet'
+      >>> sorted(n for n, _ in build_module(get_lesson("sine_control_flow")).named_parameters())
+      ['a', 'b', 'c', 'd', 'e']
+    """
+    if not lesson.torch_module:
+        raise ConfigError(f"lesson {lesson.id!r} trains raw weights, not a torch module")
+    builder = globals()[lesson.torch_module]
+    return builder() if lesson.edition == "sine" else builder(sizes)
+
+
+def _module_builder(lesson: Lesson) -> Callable[..., torch.nn.Module]:
+    def build(sizes: Sizes | None = None) -> torch.nn.Module:
+        return build_module(lesson, sizes)
+
+    build.__name__ = build.__qualname__ = lesson.torch_module
+    return build
+
+
+MODULES: dict[str, Callable[..., torch.nn.Module]] = {
+    lesson.id: _module_builder(lesson) for lesson in LESSONS.values() if lesson.torch_module}
+"""Lesson id -> a builder of the torch module it trains, ``MODULES[id](sizes)`` (the sine edition's take no sizes;
+the lessons with raw weights or scalars have none). Built from the records' ``torch_module``."""
+
+RUNS: dict[str, Callable[..., TorchRun]] = {lesson.id: globals()[lesson.torch_run] for lesson in LESSONS.values()}
+"""Lesson id -> its reference training loop (the records' ``torch_run``)."""
