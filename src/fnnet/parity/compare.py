@@ -8,26 +8,10 @@ draws the tutorial's start in PyTorch, trains the PyTorch reference
 ``control_flow``, depth schedule, and records both loss curves and both
 gradients of step 0.
 
-Tolerances, and why (float32, the tutorial's precision):
-
-* gradients at step 0: ``GRAD_RTOL = 1e-5``, the largest difference relative to
-  the largest entry of that gradient. Both sides evaluate the same formula in
-  float32 from identical inputs; only the order of summation in the matmuls
-  differs, which costs a few ulps (~1e-7) times the growth of rounding over a
-  1000-long dot product.
-* loss curves: ``LOSS_RTOL = 1e-3`` relative to the PyTorch loss, over the steps
-  whose loss is above ``1e-6`` of the first. Below a millionth of the starting
-  loss the loss is itself mostly float32 rounding of a near-zero residual.
-
-Rounding differences of one step feed into the next. For most lessons they stay
-near 1e-5, but DynamicNet with momentum, and Adam near its minimum, amplify them:
-over 500 steps a float32 run of *either* framework can leave the exact (float64)
-trajectory by 1e-2 or more, depending on seed and sizes. So when the float32
-curves are further apart than ``LOSS_RTOL`` while the step-0 gradients agree,
-``check`` runs the lesson again in float64 on both sides, where nothing is lost
-to rounding: there the curves must agree to ``LOSS_RTOL_64 = 1e-9`` (they do to
-~1e-13) and the gradients to ``GRAD_RTOL_64 = 1e-10``. A real difference in what
-the two sides compute shows in float64 as plainly as in float32.
+Tolerances, the float64 rule for float32 curves that drift and the chaotic-tail rule are
+``fnnet.parity.engine``'s, shared with the pages' proof (``fnnet.notebook.prove``); the
+names are re-exported here (``TOLERANCES``, ``TAIL``, ``Comparison``, ``Check`` ...).
+Timing, when asked for (``repeats``), is ``fnnet.parity.timing``'s, after the parity run.
 
 Needs PyTorch (``pip install -e ".[compare]"``).
 """
@@ -37,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import statistics
 from typing import Any, Mapping
 
 import jax
@@ -45,52 +28,27 @@ import numpy as np
 
 from fnnet.data import Sizes, check_memory, check_seed, check_sizes, check_steps, run_keys
 from fnnet.errors import ConfigError
-from fnnet.lessons import LESSONS, edition_ids, get_lesson, lesson_functions, sizes_of, to_backend
-from fnnet.lessons.modules import draw_depth
+from fnnet.lessons import LESSONS, JAX, edition_ids, get_lesson, lesson_functions, sizes_of, to_backend
+from fnnet.lessons.modules import draw_depth, draw_extra_terms
+from fnnet.parity.engine import (GRAD_RTOL, GRAD_RTOL_64, HORIZON_MARGIN, LOSS_FLOOR, LOSS_RTOL, LOSS_RTOL_64, TAIL,
+                                 TAIL_RTOL, TOLERANCES, Check, Comparison, horizon, settle, torch_name, torch_named)
+from fnnet.parity.timing import time_pair
 from fnnet.training.fit import DEFAULT_STEPS, fit, step_key
 
-GRAD_RTOL = 1e-5
-LOSS_RTOL = 1e-3
-GRAD_RTOL_64 = 1e-10
-LOSS_RTOL_64 = 1e-9
-LOSS_FLOOR = 1e-6  # losses below this fraction of the first are not compared
-CHAOTIC = ("sine_optim",)  # lessons whose curves are compared one by one only up to their predictability horizon
-HORIZON_MARGIN = 50  # steps before the horizon where the one-by-one comparison stops
-TAIL = 200  # the last steps, whose mean loss both sides must share when the curves cannot match one by one
-TAIL_RTOL = 0.02  # measured: at most 0.2% over seeds 0-3
-TOLERANCES = {"float32": (GRAD_RTOL, LOSS_RTOL), "float64": (GRAD_RTOL_64, LOSS_RTOL_64)}
+__all__ = ["GRAD_RTOL", "GRAD_RTOL_64", "HORIZON_MARGIN", "LOSS_FLOOR", "LOSS_RTOL", "LOSS_RTOL_64", "TAIL",
+           "TAIL_RTOL", "TOLERANCES", "CHAOTIC", "Check", "Comparison", "check", "check_all", "compare",
+           "depth_schedule", "from_runs", "from_torch", "predictability_horizon", "start_gradients", "to_torch",
+           "torch_named"]
+
+CHAOTIC = tuple(lesson.id for lesson in LESSONS.values() if lesson.chaotic)
+"""Lessons whose curves are compared one by one only up to their predictability horizon (``Lesson.chaotic``)."""
+_path_to_torch_name = torch_name  # the old private name, for code that reached for it
 
 
 def _torch():
     from fnnet.parity.torch_ref import require_torch
 
     return require_torch()
-
-
-def _path_to_torch_name(path) -> tuple[str, bool]:
-    """('layers', 0, 'kernel') -> ('0.weight', transpose=True); ('w1',) -> ('w1', False)."""
-    parts = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
-    if parts and parts[0] == "layers":  # nnx.Sequential keeps its children under .layers
-        parts = parts[1:]
-    if parts[-1] == "kernel":
-        return ".".join(parts[:-1] + ["weight"]), True
-    return ".".join(parts), False
-
-
-def torch_named(params) -> dict[str, np.ndarray]:
-    """fnnet parameters (or gradients) as ``{torch name: array in torch's layout}``.
-
-    Examples:
-      >>> p = {"linear1": {"kernel": np.ones((3, 2)), "bias": np.zeros(2)}}
-      >>> {k: v.shape for k, v in torch_named(p).items()}
-      {'linear1.bias': (2,), 'linear1.weight': (2, 3)}
-    """
-    named = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        name, transpose = _path_to_torch_name(path)
-        leaf = np.asarray(leaf)
-        named[name] = leaf.T if transpose else leaf
-    return named
 
 
 def from_torch(lesson_id: str, source) -> dict:
@@ -116,14 +74,14 @@ def from_torch(lesson_id: str, source) -> dict:
     """
     lesson = get_lesson(lesson_id)
     torch = _torch()
-    if lesson.model in ("cubic", "legendre3"):  # the sine edition's scalars a, b, c, d
+    if lesson.cell == "scalars":  # the sine edition's a, b, c, d
         if isinstance(source, Mapping) and set(source) == set("abcd"):
             return {k: _numpy(source[k]) for k in "abcd"}
         if isinstance(source, (tuple, list)) and len(source) == 4:
             return {k: _numpy(v) for k, v in zip("abcd", source)}
         raise ConfigError(f"lesson {lesson_id!r} takes scalars {{'a', 'b', 'c', 'd'}} or (a, b, c, d), "
                           f"got {type(source).__name__}")
-    if lesson.model.startswith("weights"):
+    if lesson.cell == "weights":
         if isinstance(source, Mapping) and set(source) == {"w1", "w2"}:
             w1, w2 = source["w1"], source["w2"]
         elif isinstance(source, (tuple, list)) and len(source) == 2:
@@ -169,17 +127,17 @@ def to_torch(lesson_id: str, params):
     """
     lesson = get_lesson(lesson_id)
     torch = _torch()
-    from fnnet.parity.torch_ref import MODULES
+    from fnnet.parity.torch_ref import build_module
 
     named = {name: torch.from_numpy(np.array(a, copy=True)) for name, a in torch_named(params).items()}
-    if lesson.model.startswith("weights") or lesson.model in ("cubic", "legendre3"):
+    if not lesson.torch_module:  # raw weights or scalars
         return named
     if lesson.edition == "sine":  # fixed shapes: the module needs no sizes
-        return _load(MODULES[lesson_id](), named, lesson_id)
+        return _load(build_module(lesson), named, lesson_id)
     weights = [tuple(a.shape) for name, a in named.items() if name.endswith("weight") and a.ndim == 2]
     if not weights:
         raise ConfigError(f"params hold no weight matrix for lesson {lesson_id!r}")
-    module = MODULES[lesson_id](Sizes(1, weights[0][1], weights[0][0], weights[-1][0]))  # torch's (out, in) layout
+    module = build_module(lesson, Sizes(1, weights[0][1], weights[0][0], weights[-1][0]))  # torch's (out, in) layout
     return _load(module, named, lesson_id)
 
 
@@ -192,11 +150,16 @@ def _load(module, named: dict, lesson_id: str):
     return module
 
 
-def depth_schedule(seed: int, steps: int, lesson: str = "control_flow") -> np.ndarray:
+def _dynamic_ids() -> list[str]:
+    """The lessons that draw a depth (or extra terms) per step (``Lesson.max_draw``)."""
+    return [lesson.id for lesson in LESSONS.values() if lesson.max_draw is not None]
+
+
+def depth_schedule(seed: int, steps: int, lesson: str | None = None) -> np.ndarray:
     """DynamicNet's choice at each step of ``fit(lesson, seed=seed)``, for PyTorch to replay.
 
-    For ``control_flow`` the number of times the middle layer is reused (0..3);
-    for ``sine_control_flow`` the number of extra terms e x^4, e x^5 (0..2).
+    For ``control_flow`` (the default) the number of times the middle layer is
+    reused (0..3); for ``sine_control_flow`` the number of extra terms e x^4, e x^5 (0..2).
 
     Examples:
       >>> depth_schedule(0, 8).shape
@@ -204,104 +167,13 @@ def depth_schedule(seed: int, steps: int, lesson: str = "control_flow") -> np.nd
       >>> set(depth_schedule(0, 300, lesson="sine_control_flow").tolist())
       {0, 1, 2}
     """
-    if lesson not in ("control_flow", "sine_control_flow"):
-        raise ConfigError(f"depth_schedule is for control_flow or sine_control_flow, got {lesson!r}")
-    from fnnet.lessons.modules import draw_extra_terms
-
-    draw = draw_depth if lesson == "control_flow" else draw_extra_terms
+    dynamic = _dynamic_ids()
+    lesson = dynamic[0] if lesson is None else lesson
+    if lesson not in dynamic:
+        raise ConfigError(f"depth_schedule is for {' or '.join(dynamic)}, got {lesson!r}")
+    draw = draw_depth if LESSONS[lesson].edition == "classic" else draw_extra_terms
     train_key = run_keys(seed).train
     return np.asarray(jax.vmap(lambda t: draw(step_key(train_key, t)))(np.arange(steps)))
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """One lesson run in PyTorch and in fnnet from the same start."""
-
-    lesson: str
-    steps: int
-    seed: int
-    sizes: Sizes | None  # None for the sine edition (fixed data)
-    torch_losses: np.ndarray
-    jax_losses: np.ndarray
-    torch_grads: dict  # step-0 gradients by torch parameter name
-    jax_grads: dict  # the same names and layout
-    torch_seconds: float  # median over the timed runs (the parity run alone when there are none)
-    jax_seconds: float  # run time, compile excluded; median as above
-    jax_compile_seconds: float
-    torch_threads: int
-    dtype: str = "float32"
-    torch_runs: tuple = ()  # seconds of each timed run, with torch_threads threads
-    jax_runs: tuple = ()
-    torch_threads_tried: dict = dataclasses.field(default_factory=dict)  # threads -> seconds of short runs
-    horizon: int | None = None  # a chaotic lesson's predictability horizon (``predictability_horizon``)
-    torch_params: dict | None = None  # the trained parameters by torch name, when the reference returns them
-    jax_params: dict | None = None  # fnnet's, by the same names
-
-    @property
-    def exact_steps(self) -> int:
-        """The steps compared one by one: all of them, or up to HORIZON_MARGIN before a chaotic lesson's horizon."""
-        return self.steps if self.horizon is None else max(1, min(self.steps, self.horizon - HORIZON_MARGIN))
-
-    @property
-    def tail_diff(self) -> float:
-        """|mean torch - mean jax| / mean torch over the last TAIL steps (0.0 when every step was compared)."""
-        if self.exact_steps >= self.steps:
-            return 0.0
-        t, j = self.torch_losses[-TAIL:].mean(), self.jax_losses[-TAIL:].mean()
-        return float(abs(t - j) / t)
-
-    @property
-    def loss_diff(self) -> float:
-        """Worst |torch - jax| / torch over the first ``exact_steps`` steps whose torch loss is above LOSS_FLOOR of the first."""
-        t, j = self.torch_losses[: self.exact_steps], self.jax_losses[: self.exact_steps]
-        keep = t > LOSS_FLOOR * t[0]
-        return float(np.max(np.abs(t[keep] - j[keep]) / t[keep])) if keep.any() else 0.0
-
-    @property
-    def grad_diff(self) -> float:
-        """Worst over parameters of max|torch - jax| / max|torch| of the step-0 gradient.
-
-        A scalar parameter (the sine edition's a, b, c, d) has no entries of its
-        own to set a scale, so it is measured against the largest gradient of
-        the step: in ``sine_custom_function`` the exact gradients of a and c are
-        0 at the start (an odd model on odd data), and each side's is float32
-        rounding noise of a 2000-term sum (~1e-5 against d's ~7e3).
-        """
-        worst = 0.0
-        overall = max((float(np.max(np.abs(g))) for g in self.torch_grads.values()), default=1.0)
-        for name, g in self.torch_grads.items():
-            scale = (overall if np.ndim(g) == 0 else np.max(np.abs(g))) or 1.0
-            worst = max(worst, float(np.max(np.abs(g - self.jax_grads[name])) / scale))
-        return worst
-
-    @property
-    def grads_ok(self) -> bool:
-        return self.grad_diff <= TOLERANCES[self.dtype][0]
-
-    @property
-    def losses_ok(self) -> bool:
-        return self.loss_diff <= TOLERANCES[self.dtype][1] and self.tail_diff <= TAIL_RTOL
-
-    @property
-    def ok(self) -> bool:
-        return self.grads_ok and self.losses_ok
-
-    def record(self) -> dict:
-        """A JSON-ready summary (losses in full, gradients as their differences)."""
-        return {
-            "lesson": self.lesson, "dtype": self.dtype, "steps": self.steps, "seed": self.seed,
-            "sizes": None if self.sizes is None else self.sizes._asdict(), "exact_steps": self.exact_steps, "horizon": self.horizon,
-            "tail_diff": self.tail_diff, "ok": self.ok, "loss_diff": self.loss_diff, "grad_diff": self.grad_diff,
-            "tolerances": {"grad_rtol": TOLERANCES[self.dtype][0], "loss_rtol": TOLERANCES[self.dtype][1],
-                           "loss_floor": LOSS_FLOOR},
-            "torch_ms_per_step": 1e3 * self.torch_seconds / self.steps,
-            "jax_ms_per_step": 1e3 * self.jax_seconds / self.steps,
-            "torch_ms_per_step_runs": [1e3 * s / self.steps for s in self.torch_runs],
-            "jax_ms_per_step_runs": [1e3 * s / self.steps for s in self.jax_runs],
-            "torch_threads_tried_seconds": {str(k): list(v) for k, v in self.torch_threads_tried.items()},
-            "jax_compile_seconds": self.jax_compile_seconds, "torch_threads": self.torch_threads,
-            "torch_losses": self.torch_losses.tolist(), "jax_losses": self.jax_losses.tolist(),
-        }
 
 
 def compare(
@@ -311,22 +183,23 @@ def compare(
     """Train ``lesson_id`` in PyTorch and in fnnet from the same weights and data, and compare.
 
     The start is drawn as the tutorial draws it (``torch.manual_seed(seed)``,
-    ``randn`` data, torch's own init; NumPy's generator for ``numpy``) and given
+    ``randn`` data, torch's own init; NumPy's generator for the NumPy lessons) and given
     to fnnet through ``from_torch`` and ``fit(params=..., data=...)``.
 
     Args:
       lesson_id: a key of ``fnnet.LESSONS``.
       steps: training steps (default: the lesson's, 500 classic, 2000 sine, 30000 sine_control_flow).
-      seed: seeds the start and, for ``control_flow``, the depth schedule.
+      seed: seeds the start and, for the DynamicNet lessons, the depth schedule.
       sizes: ``Sizes`` (default the tutorial's).
       perturb: scale fnnet's starting weights by ``1 + perturb``, to see the
         check fail (0 for a real comparison).
       x64: run both sides in float64 instead of the tutorial's float32.
       repeats: timed rounds after the parity run (0: report the parity run's
         time, run with one torch and one BLAS thread). PyTorch's thread count
-        (and BLAS's, for the numpy lesson) is first chosen as the faster of 1
+        (and BLAS's, for the NumPy lessons) is first chosen as the faster of 1
         and every core on short runs; then each round runs PyTorch and fnnet
-        once, alternating which goes first; ms/step is the median of the rounds.
+        once, alternating which goes first; ms/step is the median of the rounds
+        (``fnnet.parity.timing.time_pair``).
 
     Examples:
       >>> c = compare("autograd", steps=20, sizes=(8, 20, 10, 3))
@@ -334,9 +207,38 @@ def compare(
       (True, True)
     """
     lesson = get_lesson(lesson_id)
+    steps, sizes = _checked(lesson, steps, sizes, seed, perturb, repeats)
+    torch = _torch()
+    # The parity run gives torch and NumPy's BLAS one thread: at the tutorial's sizes more do not help, and on
+    # a busy machine oversubscribed threads made a run 10-100x slower. The timed rounds choose between 1 and all.
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    start, x, y, params, data = _start(lesson, sizes, seed, x64, perturb)
+    dtype = "float64" if x64 else "float32"
+    with jax.enable_x64(x64):
+        extra = {"depths": depth_schedule(seed, steps, lesson.id)} if lesson.max_draw is not None else {}
+        start0 = copy.deepcopy(start)  # the reference trains `start` in place
+        run_ours = lambda: fit(lesson.id, steps=steps, seed=seed, sizes=sizes, params=params, data=data,
+                               progress=False, dtype=dtype)
+        with threadpool_limits(1):
+            ref = _reference(lesson, start, x, y, steps, extra)
+            ours = run_ours()
+        result = from_runs(lesson.id, ref, ours, params, data, seed=seed, threads=1)
+        if lesson.chaotic:
+            found = predictability_horizon(lesson.id, params, data, ours.losses, seed=seed, dtype=dtype)
+            result = dataclasses.replace(result, horizon=found)
+        if not repeats:
+            return result
+        timing = _time(lesson, start0, x, y, steps, extra, run_ours, repeats)
+    torch.set_num_threads(1)  # as the parity run left it
+    return dataclasses.replace(result, **timing._asdict())
+
+
+def _checked(lesson, steps, sizes, seed, perturb, repeats) -> tuple[int, Sizes | None]:
+    """``compare``'s arguments checked: the steps (the lesson's by default) and the sizes (None for the sine edition)."""
     steps = None if steps is None else check_steps(steps)  # bounded like fit's (issue 14)
-    sine = lesson.edition == "sine"
-    if sine:
+    if lesson.edition == "sine":
         if sizes is not None:
             raise ConfigError(f"lesson {lesson.id!r} fits sin(x) on fixed data; sizes are for the classic edition")
         steps = lesson.steps if steps is None else steps
@@ -347,75 +249,52 @@ def compare(
     check_seed(seed)
     if not np.isfinite(perturb):
         raise ConfigError(f"perturb must be a finite number, got {perturb}")
-    torch = _torch()
-    from fnnet import torch_ref
-
+    _torch()
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
         raise ConfigError(f"repeats must be a non-negative integer, got {repeats!r}")
-    # The parity run gives torch and NumPy's BLAS one thread: at the tutorial's sizes more do not help, and on
-    # a busy machine oversubscribed threads made a run 10-100x slower. The timed rounds choose between 1 and all.
-    from threadpoolctl import threadpool_limits
+    return steps, sizes
 
-    cores = os.cpu_count() or 1
-    threads = 1
-    torch.set_num_threads(threads)
+
+def _start(lesson, sizes, seed: int, x64: bool, perturb: float):
+    """The tutorial's start ``(start, x, y)`` as PyTorch takes it, and fnnet's ``params`` and ``data`` from it."""
+    torch = _torch()
+    from fnnet.parity import torch_ref
+
     start, x, y = torch_ref.initial(lesson.id, sizes, seed)
-    if x64 and lesson.backend != "numpy":  # the NumPy lessons are float64 already
+    if x64 and not lesson.in_numpy:  # the NumPy lessons are float64 already
         start = start.double() if isinstance(start, torch.nn.Module) else {k: v.double() for k, v in start.items()}
         x, y = x.double(), y.double()
     params = from_torch(lesson.id, start)  # taken before torch trains (and changes) the module
     params = jax.tree.map(lambda a: a * (1 + perturb), params)
     x_np, y_np = _numpy(x), _numpy(y)
-    if sine:  # the tutorial's (2000,) vectors as fnnet's (rows, 1) columns; the features are (2000, 3) already
+    if lesson.edition == "sine":  # the tutorial's (2000,) vectors as fnnet's (rows, 1) columns; the features are (2000, 3) already
         x_np, y_np = x_np.reshape(len(x_np), -1), y_np[:, None]
-    dtype = "float64" if x64 or lesson.backend == "numpy" else "float32"
+    return start, x, y, params, (x_np, y_np)
 
-    with jax.enable_x64(x64):
-        depths = depth_schedule(seed, steps, lesson.id) if lesson.id.endswith("control_flow") else None
-        extra = {"depths": depths} if depths is not None else {}
-        start0 = copy.deepcopy(start)  # the reference trains `start` in place
-        run_ours = lambda: fit(
-            lesson.id, steps=steps, seed=seed, sizes=sizes, params=params, data=(x_np, y_np),
-            progress=False, dtype="float64" if x64 else "float32",
-        )
-        with threadpool_limits(threads):
-            ref = torch_ref.RUNS[lesson.id](start, x, y, steps=steps, lr=lesson.lr, **extra)
-            ours = run_ours()
-        result = from_runs(lesson.id, ref, ours, params, (x_np, y_np), seed=seed, threads=threads)
-        if lesson.id in CHAOTIC:
-            horizon = predictability_horizon(lesson.id, params, (x_np, y_np), ours.losses, seed=seed,
-                                             dtype="float64" if x64 else "float32")
-            result = dataclasses.replace(result, horizon=horizon)
-        if not repeats:
-            return result
 
-        def run_ref(k, n=steps):
-            torch.set_num_threads(k)
-            with threadpool_limits(k):  # the numpy lesson's reference is NumPy
-                return torch_ref.RUNS[lesson.id](copy.deepcopy(start0), x, y, steps=n, lr=lesson.lr, **extra).seconds
+def _reference(lesson, start, x, y, steps: int, extra: dict):
+    """The lesson's PyTorch reference (``torch_ref``, the record's ``torch_run``) from ``start``, at the tutorial's rate."""
+    from fnnet.parity import torch_ref
 
-        def run_jax():
-            with threadpool_limits(best):  # XLA keeps its own pool; this is for the numpy lesson's BLAS
-                return run_ours().run_seconds
+    return getattr(torch_ref, lesson.torch_run)(start, x, y, steps=steps, lr=lesson.lr, **extra)
 
-        # threads: the faster of 1 and every core, on short runs (oversubscribed torch threads on a busy
-        # machine can be 100x slower, so the long runs are spent only on the winner)
-        short = min(steps, 50)
-        tried = {k: [] for k in sorted({1, cores})}
-        for r in range(3):
-            for k in (list(tried) if r % 2 else list(tried)[::-1]):
-                tried[k].append(run_ref(k, short))
-        best = min(tried, key=lambda k: statistics.median(tried[k][1:]))  # the first round warms up
-        torch_runs, jax_runs = [], []
-        for r in range(repeats):
-            pair = [lambda: torch_runs.append(run_ref(best)), lambda: jax_runs.append(run_jax())]
-            for run in pair if r % 2 == 0 else pair[::-1]:
-                run()
-        torch.set_num_threads(threads)  # as the parity run left it
-        return dataclasses.replace(
-            result, torch_seconds=statistics.median(torch_runs), jax_seconds=statistics.median(jax_runs),
-            torch_threads=best, torch_runs=tuple(torch_runs), jax_runs=tuple(jax_runs),
-            torch_threads_tried={k: tuple(v[1:]) for k, v in tried.items()})
+
+def _time(lesson, start, x, y, steps: int, extra: dict, run_ours, repeats: int):
+    """``repeats`` timed rounds of the reference (from copies of ``start``) and of ``run_ours``, apart from parity."""
+    from threadpoolctl import threadpool_limits
+
+    torch = _torch()
+
+    def run_ref(threads, n):
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads):  # the NumPy lessons' reference is NumPy
+            return _reference(lesson, copy.deepcopy(start), x, y, n or steps, extra).seconds
+
+    def run_jax(threads):
+        with threadpool_limits(threads):  # XLA keeps its own pool; this is for the NumPy lessons' BLAS
+            return run_ours().run_seconds
+
+    return time_pair(run_ref, run_jax, rounds=repeats, cores=os.cpu_count() or 1, short=min(steps, 50))
 
 
 def predictability_horizon(lesson_id: str, params, data, losses, *, seed: int = 0, dtype: str = "float32") -> int | None:
@@ -425,27 +304,23 @@ def predictability_horizon(lesson_id: str, params, data, losses, *, seed: int = 
     rounding differences grow a hundredfold in a few steps, in float64 as in
     float32, so no two implementations (nor one with its start scaled by
     ``1 +- eps``, eps the dtype's rounding error) follow the same curve past a
-    point that depends on the seed. That point is measured here: ``losses`` (a
-    run from ``params``) against runs from ``params * (1 + eps)`` and
+    point that depends on the seed. That point is measured here (``fnnet.parity.engine.horizon``):
+    ``losses`` (a run from ``params``) against runs from ``params * (1 + eps)`` and
     ``params * (1 - eps)``; None if neither leaves it.
     """
-    eps = float(np.finfo(dtype).eps)
-    horizon = None
-    for sign in (1, -1):
-        start = jax.tree.map(lambda a: (np.asarray(a) * (1 + sign * eps)).astype(dtype), params)
-        moved = fit(lesson_id, steps=len(losses), seed=seed, params=start, data=data, progress=False, dtype=dtype).losses
-        apart = np.abs(moved - losses) > TOLERANCES["float32"][1] * np.abs(losses)
-        if apart.any():
-            horizon = int(np.argmax(apart)) if horizon is None else min(horizon, int(np.argmax(apart)))
-    return horizon
+    def run_from(factor: float) -> np.ndarray:
+        start = jax.tree.map(lambda a: (np.asarray(a) * factor).astype(dtype), params)
+        return fit(lesson_id, steps=len(losses), seed=seed, params=start, data=data, progress=False, dtype=dtype).losses
+
+    return horizon(np.asarray(losses), run_from, dtype)
 
 
 def start_gradients(lesson_id: str, params, data, *, seed: int = 0, dtype: str | None = None) -> dict:
     """fnnet's gradients at ``params`` on ``data`` for the step-0 key of ``seed``, named and laid out as torch's.
 
     Examples:
-      >>> import torch
-      >>> start, x, y = __import__("fnnet.torch_ref").torch_ref.initial("nn", Sizes(4, 6, 5, 2), 0)
+      >>> from fnnet.parity import torch_ref
+      >>> start, x, y = torch_ref.initial("nn", Sizes(4, 6, 5, 2), 0)
       >>> sorted(start_gradients("nn", from_torch("nn", start), (x.numpy(), y.numpy())))
       ['0.bias', '0.weight', '2.bias', '2.weight']
     """
@@ -454,7 +329,7 @@ def start_gradients(lesson_id: str, params, data, *, seed: int = 0, dtype: str |
     sizes = None if lesson.edition == "sine" else Sizes(np.shape(x)[0], np.shape(x)[1],
                                                          sizes_of(lesson.id, params)["hidden"], np.shape(y)[1])
     fns = lesson_functions(lesson.id, sizes)
-    key0 = None if lesson.backend == "numpy" else step_key(run_keys(seed).train, 0)
+    key0 = None if lesson.in_numpy else step_key(run_keys(seed).train, 0)
     _, grads = fns.grad_fn(to_backend(params, lesson.backend, dtype), to_backend((x, y), lesson.backend, dtype), key0)
     return torch_named(grads)
 
@@ -466,7 +341,7 @@ def from_runs(lesson_id: str, ref, ours, params, data, *, seed: int = 0, threads
     """
     lesson = get_lesson(lesson_id)
     dtype = ours.config.get("dtype", "float32")
-    grads = start_gradients(lesson.id, params, data, seed=seed, dtype=dtype if lesson.backend == "jax" else None)
+    grads = start_gradients(lesson.id, params, data, seed=seed, dtype=dtype if lesson.backend == JAX else None)
     sizes = None if ours.config["sizes"] is None else Sizes(**ours.config["sizes"])
     torch = _torch()
     return Comparison(
@@ -477,44 +352,19 @@ def from_runs(lesson_id: str, ref, ours, params, data, *, seed: int = 0, threads
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class Check:
-    """The verdict on one lesson: its float32 comparison and, when that drifted, the float64 one."""
-
-    f32: Comparison
-    f64: Comparison | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.f32.ok or (self.f32.grads_ok and self.f64 is not None and self.f64.ok)
-
-    @property
-    def verdict(self) -> str:
-        if self.f32.ok:
-            return "ok"
-        if self.ok:
-            return "ok (float32 drift; float64 agrees)"
-        return "FAIL"
-
-    def record(self) -> dict:
-        doc = self.f32.record()
-        doc.update(verdict=self.verdict, ok=self.ok, float64=None if self.f64 is None else self.f64.record())
-        return doc
-
-
 def check(lesson_id: str, *, x64: bool = False, repeats: int = 0, **kwargs) -> Check:
-    """Compare a lesson in float32; if only its curves drift apart, settle it in float64.
+    """Compare a lesson in float32; if only its curves drift apart, settle it in float64 (``fnnet.parity.engine.settle``).
 
-    With ``x64=True`` the comparison is made in float64 alone.
+    With ``x64=True`` the comparison is made in float64 alone. The float64 rerun is not timed again.
 
     Examples:
       >>> check("tensors", steps=10, sizes=(8, 20, 10, 3)).verdict
       'ok'
     """
-    first = compare(lesson_id, x64=x64, repeats=repeats, **kwargs)
-    if first.ok or x64 or first.dtype == "float64" or not first.grads_ok:
-        return Check(first)
-    return Check(first, compare(lesson_id, x64=True, **kwargs))  # the verdict only: not timed again
+    def run(wide: bool) -> Comparison:
+        return compare(lesson_id, x64=True, **kwargs) if wide else compare(lesson_id, x64=x64, repeats=repeats, **kwargs)
+
+    return settle(run)
 
 
 def check_all(lesson_ids=None, **kwargs) -> list[Check]:

@@ -35,29 +35,25 @@ import tempfile
 import time
 import types
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from fnnet.lessons import JAX, NUMPY, Lesson, get_lesson
+from fnnet.parity.engine import TAIL, UPDATE_RTOL, Check, Comparison, first_update, horizon, settle, torch_name
+
 TAGS = ("pytorch", "jax")
 WEIGHT_NAMES = {"weights": ("w1", "w2"), "scalars": ("a", "b", "c", "d")}  # what train takes and returns, in order
-SCALAR_LESSONS = ("sine_numpy", "sine_tensors", "sine_autograd", "sine_custom_function")
-WEIGHT_LESSONS = ("numpy", "tensors", "autograd", "custom_function")
-DYNAMIC_LESSONS = ("control_flow", "sine_control_flow")
-MAX_DRAW = {"control_flow": 3, "sine_control_flow": 2}  # random.randint(0, MAX_DRAW) per step
 
 
 def lesson_kind(lesson: str) -> str:
-    """How a lesson's cells take their start: ``weights``, ``scalars``, ``model`` or ``dynamic``.
+    """How a lesson's cells take their start: ``weights``, ``scalars``, ``model`` or ``dynamic`` (its record's ``cell``).
 
     Examples:
       >>> [lesson_kind(k) for k in ("numpy", "sine_autograd", "sine_optim", "sine_control_flow")]
       ['weights', 'scalars', 'model', 'dynamic']
     """
-    if lesson in WEIGHT_LESSONS:
-        return "weights"
-    if lesson in SCALAR_LESSONS:
-        return "scalars"
-    return "dynamic" if lesson in DYNAMIC_LESSONS else "model"
+    return get_lesson(lesson).cell
 
 
 def find_notebook(name: str, folder: str | Path | None = None) -> Path:
@@ -147,12 +143,12 @@ class _Side:
 
     module: types.ModuleType
     kind: str  # "weights" (w1, w2), "scalars" (a, b, c, d), "model", or "dynamic" (a model and a schedule)
-    framework: str  # "numpy", "torch" or "jax"
+    framework: str  # NUMPY, "torch" or JAX
 
     def run(self, start, x, y, steps: int, depths=None):
         """Train a copy of ``start`` for ``steps`` steps; returns (weights by torch name, losses)."""
         with contextlib.redirect_stdout(io.StringIO()):  # the cells print every 100 steps
-            if self.kind in ("weights", "scalars"):
+            if self.kind in WEIGHT_NAMES:
                 *trained, losses = self.module.train(*self._copy(start), x, y, steps)
                 weights = {k: _np(w) for k, w in zip(WEIGHT_NAMES[self.kind], trained, strict=True)}
             else:
@@ -162,8 +158,12 @@ class _Side:
                 weights = self._weights(model)
         return weights, np.asarray([float(v) for v in losses])
 
+    def run_from(self, args: CellArgs, steps: int):
+        """``run`` from a cell's arguments (``cell_args``)."""
+        return self.run(args.start, args.x, args.y, steps, args.depths)
+
     def _copy(self, start):
-        if self.kind in ("weights", "scalars"):
+        if self.kind in WEIGHT_NAMES:
             if self.framework == "torch":
                 return tuple(w.detach().clone().requires_grad_(w.requires_grad) for w in start)
             return tuple(w.copy() if isinstance(w, np.ndarray) else w for w in start)
@@ -178,7 +178,7 @@ class _Side:
             return _torch_named_parameters(model)
         from flax import nnx
 
-        from fnnet.parity.compare import torch_named
+        from fnnet.parity.engine import torch_named
 
         return {k: v.astype(np.float64) for k, v in torch_named(nnx.to_pure_dict(nnx.state(model, nnx.Param))).items()}
 
@@ -201,8 +201,6 @@ def _jax_model_with(module, params, dtype, torch_model=None):
     import jax.numpy as jnp
     from flax import nnx
 
-    from fnnet.parity.compare import _path_to_torch_name
-
     model = nnx.clone(module.model)
     state = nnx.state(model, nnx.Param)
     try:
@@ -214,7 +212,7 @@ def _jax_model_with(module, params, dtype, torch_model=None):
         pure = nnx.to_pure_dict(state)
 
         def take(path, leaf):
-            name, transpose = _path_to_torch_name(path)
+            name, transpose = torch_name(path)
             found = [k for k in named if k == name or k.endswith("." + name)]
             if len(found) != 1:
                 raise ValueError(f"the JAX cell's parameter {name!r} matches torch's {found or 'none'} "
@@ -227,10 +225,88 @@ def _jax_model_with(module, params, dtype, torch_model=None):
     return model
 
 
+# ---------------------------------------------------------------- the start both cells take
+
+
+class Start(NamedTuple):
+    """What the PyTorch cell drew when it was loaded: the start every side copies, and the schedule."""
+
+    lesson: Lesson
+    weights: Any  # the cell's (w1, w2) or (a, b, c, d), or its torch ``model``
+    x: np.ndarray  # float64 copy of the cell's data: its ``xx`` (the sine features) when it has one, else ``x``
+    y: np.ndarray  # float64, in the shape the cell uses
+    depths: list | None  # a DynamicNet lesson's per-step draw (Python ints); None for the others
+
+
+class CellArgs(NamedTuple):
+    """One cell's ``train`` arguments: its start, data and schedule, in its framework and dtype."""
+
+    start: Any
+    x: Any
+    y: Any
+    depths: list | None
+
+
+def load_cells(name: str, lesson: str, *, seed: int = 0, steps: int = 500,
+               folder: str | Path | None = None) -> tuple[Start, types.ModuleType, types.ModuleType]:
+    """Load notebook ``name``'s ``pytorch`` and ``jax`` cells under ``seed``; returns the PyTorch cell's start and both.
+
+    The PyTorch cell is loaded under ``torch.manual_seed(seed)`` (and NumPy's
+    and Python's seeds), so its module-level draws (data, weights or model) are
+    the start. A DynamicNet lesson's schedule is drawn with ``random.randint``
+    per step (0..3 layers reused, or 0..2 extra terms: its record's ``max_draw``).
+    """
+    import torch
+
+    info = get_lesson(lesson)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    tp, jp = program(name, "pytorch", folder), program(name, "jax", folder)
+    depths = [random.randint(0, info.max_draw) for _ in range(steps)] if info.cell == "dynamic" else None
+    weights = tuple(getattr(tp, k) for k in WEIGHT_NAMES[info.cell]) if info.cell in WEIGHT_NAMES else tp.model
+    x, y = _np(tp.xx if hasattr(tp, "xx") else tp.x), _np(tp.y)  # float64 copies of the start's data
+    return Start(info, weights, x, y, depths), tp, jp
+
+
+def cell_sides(start: Start, torch_cell: types.ModuleType, jax_cell: types.ModuleType) -> tuple[_Side, _Side]:
+    """The two cells as sides: the PyTorch (or NumPy) cell, then the JAX cell."""
+    kind = start.lesson.cell
+    return _Side(torch_cell, kind, NUMPY if start.lesson.in_numpy else "torch"), _Side(jax_cell, kind, JAX)
+
+
+def cell_args(start: Start, side: _Side, wide: bool) -> CellArgs:
+    """``side``'s arguments from ``start``: in float64 (``wide``) or the cells' float32 (NumPy cells: float64 always).
+
+    The JAX cell gets the same numbers: ``w1, w2`` or ``a, b, c, d`` as arrays,
+    or its own ``model`` with the torch weights loaded (``fnnet.compare.from_torch``).
+    """
+    import jax.numpy as jnp
+
+    np_dtype = np.float64 if wide or start.lesson.in_numpy else np.float32
+    kind = start.lesson.cell
+    if side.framework == JAX:
+        if kind in WEIGHT_NAMES:
+            weights = tuple(jnp.asarray(_np(w).astype(np_dtype)) for w in start.weights)
+        else:
+            from fnnet.parity.compare import from_torch
+
+            weights = _jax_model_with(side.module, from_torch(start.lesson.id, start.weights), np_dtype, start.weights)
+        return CellArgs(weights, *(jnp.asarray(a.astype(np_dtype)) for a in (start.x, start.y)), start.depths)
+    if side.framework == NUMPY:
+        weights = tuple(np_dtype(_np(w)) if kind == "scalars" else w.astype(np_dtype) for w in start.weights)
+        return CellArgs(weights, start.x.astype(np_dtype), start.y.astype(np_dtype), start.depths)
+    import torch
+
+    torch_dtype = torch.float64 if np_dtype == np.float64 else torch.float32
+    if kind in WEIGHT_NAMES:
+        weights = tuple(w.detach().to(torch_dtype).requires_grad_(w.requires_grad) for w in start.weights)
+    else:
+        weights = copy.deepcopy(start.weights).to(torch_dtype)
+    return CellArgs(weights, *(torch.from_numpy(a.astype(np_dtype)) for a in (start.x, start.y)), start.depths)
+
+
 # ---------------------------------------------------------------- the proof
-
-
-UPDATE_RTOL = 1e-10  # the first updates, both sides in float64 (fnnet.compare's GRAD_RTOL_64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,20 +315,82 @@ class Proof:
 
     notebook: str
     update_diff: float  # worst relative difference of the first updates, both sides in float64
-    f32: object  # fnnet.compare.Comparison of the float32 curves (the cells' own precision)
-    f64: object | None  # the same in float64, run when the float32 curves drifted apart
+    f32: Comparison  # the float32 curves (the cells' own precision), with the float64 first updates
+    f64: Comparison | None  # the same in float64, run when the float32 curves drifted apart
     depths: np.ndarray | None  # the depth schedule both control_flow cells ran
 
     @property
+    def check(self) -> Check:
+        """The verdict by ``fnnet.parity.engine``'s rule (the first updates held to ``UPDATE_RTOL``)."""
+        return Check(self.f32, self.f64)
+
+    @property
     def ok(self) -> bool:
-        curves = self.f32.losses_ok or (self.f64 is not None and self.f64.losses_ok)
-        return self.update_diff <= UPDATE_RTOL and curves
+        return self.check.ok
 
     @property
     def verdict(self) -> str:
-        if not self.ok:
-            return "FAIL"
-        return "ok" if self.f32.losses_ok else "ok (float32 drift; float64 agrees)"
+        return self.check.verdict
+
+
+def first_updates(sides: tuple[_Side, _Side], start: Start) -> tuple[dict, dict]:
+    """Each side's first update from ``start`` over the lesson's rate, both in float64, by torch name.
+
+    ``update / lr`` is the step-0 gradient for SGD and momentum; for Adam it is
+    ``g / (|g| + eps)``. Float64, so that ``before - after`` loses nothing to rounding.
+    """
+    import jax
+
+    updates = []
+    with jax.enable_x64(True):
+        for side in sides:
+            args = cell_args(start, side, wide=True)
+            before, _ = side.run_from(args, 0)
+            after, _ = side.run_from(args, 1)
+            updates.append(first_update(before, after, start.lesson.lr))
+    return updates[0], {k: updates[1][k] for k in updates[0]}
+
+
+def cell_curves(sides: tuple[_Side, _Side], start: Start, steps: int, updates: tuple[dict, dict], *,
+                wide: bool = False, seed: int = 0) -> Comparison:
+    """Both cells' loss curves over ``steps`` steps, timed, in float64 (``wide``) or float32, with ``updates``.
+
+    The JAX step is compiled by a one-step run first, so compilation is not in
+    its time. A chaotic lesson's predictability horizon is measured on the JAX cell.
+    """
+    import jax
+    import torch
+
+    from fnnet.data import Sizes
+
+    lesson = start.lesson
+    dtype = "float64" if wide or lesson.in_numpy else "float32"
+    torch_side, jax_side = sides
+    with jax.enable_x64(wide or lesson.in_numpy):
+        t_args, j_args = cell_args(start, torch_side, wide), cell_args(start, jax_side, wide)
+        jax_side.run_from(j_args, 1)  # compiles the JAX step for this dtype
+        (_, t_losses), t_seconds = _timed(lambda: torch_side.run_from(t_args, steps))
+        (_, j_losses), j_seconds = _timed(lambda: jax_side.run_from(j_args, steps))
+        chaos = _cell_horizon(jax_side, j_args, j_losses, steps, dtype) if lesson.chaotic else None
+    sizes = None if lesson.edition == "sine" else Sizes(*start.x.shape, _hidden(start.weights, lesson.cell),
+                                                          start.y.shape[1])
+    return Comparison(lesson.id, steps, seed, sizes, t_losses, j_losses, *updates, t_seconds, j_seconds, 0.0,
+                      torch.get_num_threads(), dtype, horizon=chaos, grads_dtype="float64")
+
+
+def _timed(run):
+    clock = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - clock
+
+
+def _cell_horizon(jax_side: _Side, j_args: CellArgs, j_losses: np.ndarray, steps: int, dtype: str) -> int | None:
+    """The first step where the JAX cell, its start scaled by 1 +- eps, leaves its own curve by LOSS_RTOL."""
+    def run_from(factor: float) -> np.ndarray:
+        moved = j_args._replace(start=_scaled(j_args.start, factor, jax_side.kind, dtype))
+        return jax_side.run_from(moved, steps)[1]
+
+    return horizon(j_losses, run_from, dtype)
 
 
 def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: str | Path | None = None,
@@ -261,7 +399,7 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
 
     The PyTorch cell is loaded under ``torch.manual_seed(seed)`` (and NumPy's
     and Python's seeds), so its module-level draws (data, weights or model) are
-    the start. The JAX cell gets the same numbers: ``w1, w2`` or ``a, b, c, d``
+    the start (``load_cells``). The JAX cell gets the same numbers: ``w1, w2`` or ``a, b, c, d``
     as arrays, or its own ``model`` with the torch weights loaded
     (``fnnet.compare.from_torch``). The data is the PyTorch cell's ``xx`` (the
     sine features) when it has one, else its ``x``, and its ``y``, in the shapes
@@ -269,110 +407,24 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     ``random.randint`` per step (0..3 layers reused, or 0..2 extra terms).
 
     Each side first takes one step in float64 from that start: the two first
-    updates are compared (``update / lr`` is the step-0 gradient for SGD and
-    momentum; for Adam it is ``g / (|g| + eps)``), in float64 so that the
+    updates are compared (``first_updates``), in float64 so that the
     subtraction ``before - after`` loses nothing to rounding. Then each side
     trains ``steps`` steps in float32, as the cells do: both loss curves are
-    compared and timed (the JAX step was compiled by an earlier run, so
-    compilation is not in its time). Float32 curves that drift apart are run
-    again in float64 on both sides, as ``fnnet.compare.check`` does. A chaotic
-    lesson (``sine_optim``) is compared step by step only up to its
+    compared and timed (``cell_curves``). The verdict is ``fnnet.parity.engine``'s, as
+    ``fnnet.compare.check``'s: float32 curves that drift apart are run
+    again in float64 on both sides; a chaotic lesson (``sine_optim``) is compared step by step only up to its
     predictability horizon, measured on the JAX cell as ``fnnet.compare`` does.
 
     Raises ``ProofFailed`` (its message holds ``proof_lines``) when the
     verdict is not ok, so an executed page asserts its own parity; with
     ``check=False`` the failing ``Proof`` is returned instead.
     """
-    import torch
-
-    import fnnet
-    from fnnet.parity.compare import CHAOTIC, Comparison, from_torch
-    from fnnet.data import Sizes
-
-    info = fnnet.LESSONS[lesson]
-    sine = info.edition == "sine"
-    kind = lesson_kind(lesson)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-    tp, jp = program(name, "pytorch", folder), program(name, "jax", folder)
-    depths = [random.randint(0, MAX_DRAW[lesson]) for _ in range(steps)] if kind == "dynamic" else None
-    framework = "numpy" if lesson in ("numpy", "sine_numpy") else "torch"
-    numpy_only = framework == "numpy"  # the NumPy cell and its JAX twin compute in float64
-    torch_side, jax_side = _Side(tp, kind, framework), _Side(jp, kind, "jax")
-    start = tuple(getattr(tp, k) for k in WEIGHT_NAMES[kind]) if kind in WEIGHT_NAMES else tp.model
-    x_np, y_np = _np(tp.xx if hasattr(tp, "xx") else tp.x), _np(tp.y)  # float64 copies of the start's data
-
-    def starts(wide: bool):
-        """Both sides' start, data and schedule, in float64 (wide) or the cells' float32."""
-        import jax.numpy as jnp
-
-        np_dtype = np.float64 if wide or numpy_only else np.float32
-        torch_dtype = torch.float64 if wide else torch.float32
-        if kind in WEIGHT_NAMES:
-            t_start = tuple(np_dtype(_np(w)) if kind == "scalars" else w.astype(np_dtype) for w in start) \
-                if numpy_only else tuple(w.detach().to(torch_dtype).requires_grad_(w.requires_grad) for w in start)
-            j_start = tuple(jnp.asarray(_np(w).astype(np_dtype)) for w in start)
-        else:
-            t_start = copy.deepcopy(start).to(torch_dtype)
-            j_start = _jax_model_with(jp, from_torch(lesson, start), np_dtype, start)
-        if numpy_only:
-            t_data = (x_np.astype(np_dtype), y_np.astype(np_dtype))
-        else:
-            t_data = tuple(torch.from_numpy(a.astype(np_dtype)) for a in (x_np, y_np))
-        j_data = tuple(jnp.asarray(a.astype(np_dtype)) for a in (x_np, y_np))
-        j_depths = depths  # Python ints: each step gets its depth without indexing a device array
-        return (t_start, *t_data, depths), (j_start, *j_data, j_depths)
-
-    def first_updates():
-        import jax
-
-        with jax.enable_x64(True):
-            t_args, j_args = starts(True)
-            t_before, _ = torch_side.run(*t_args[:3], 0, t_args[3])
-            t_after, _ = torch_side.run(*t_args[:3], 1, t_args[3])
-            j_before, _ = jax_side.run(*j_args[:3], 0, j_args[3])
-            j_after, _ = jax_side.run(*j_args[:3], 1, j_args[3])
-        return ({k: (t_before[k] - t_after[k]) / info.lr for k in t_before},
-                {k: (j_before[k] - j_after[k]) / info.lr for k in t_before})
-
-    def horizon(j_args, j_losses, dtype) -> int | None:
-        """The first step where the JAX cell, its start scaled by 1 +- eps, leaves its own curve by LOSS_RTOL."""
-        from fnnet.parity.compare import TOLERANCES
-
-        eps, found = float(np.finfo(dtype).eps), None
-        for sign in (1, -1):
-            moved_start = _scaled(j_args[0], 1 + sign * eps, kind, dtype)
-            _, moved = jax_side.run(moved_start, *j_args[1:3], steps, j_args[3])
-            apart = np.abs(moved - j_losses) > TOLERANCES["float32"][1] * np.abs(j_losses)
-            if apart.any():
-                found = int(np.argmax(apart)) if found is None else min(found, int(np.argmax(apart)))
-        return found
-
-    def curves(wide: bool, updates) -> Comparison:
-        import jax
-
-        dtype = "float64" if wide or numpy_only else "float32"
-        with jax.enable_x64(wide or numpy_only):
-            t_args, j_args = starts(wide)
-            jax_side.run(*j_args[:3], 1, j_args[3])  # compiles the JAX step for this dtype
-            clock = time.perf_counter()
-            _, t_losses = torch_side.run(*t_args[:3], steps, t_args[3])
-            t_seconds = time.perf_counter() - clock
-            clock = time.perf_counter()
-            _, j_losses = jax_side.run(*j_args[:3], steps, j_args[3])
-            j_seconds = time.perf_counter() - clock
-            chaos = horizon(j_args, j_losses, dtype) if lesson in CHAOTIC else None
-        sizes = None if sine else Sizes(*x_np.shape, _hidden(start, kind), y_np.shape[1])
-        return Comparison(
-            lesson, steps, seed, sizes, t_losses, j_losses,
-            *updates, t_seconds, j_seconds, 0.0, torch.get_num_threads(), dtype, horizon=chaos,
-        )
-
-    updates = first_updates()
-    f32 = curves(False, updates)
-    f64 = None if f32.losses_ok or f32.dtype == "float64" else curves(True, updates)
-    proof = Proof(name, f32.grad_diff, f32, f64, None if depths is None else np.asarray(depths))
+    start, torch_cell, jax_cell = load_cells(name, lesson, seed=seed, steps=steps, folder=folder)
+    sides = cell_sides(start, torch_cell, jax_cell)
+    updates = first_updates(sides, start)
+    verdict = settle(lambda wide: cell_curves(sides, start, steps, updates, wide=wide, seed=seed))
+    depths = None if start.depths is None else np.asarray(start.depths)
+    proof = Proof(name, verdict.f32.grad_diff, verdict.f32, verdict.f64, depths)
     if check and not proof.ok:  # a page whose two programs disagree must not execute cleanly (the suite runs them)
         raise ProofFailed(f"{name}: the pytorch and jax cells disagree\n{proof_lines(proof)}")
     return proof
@@ -407,25 +459,23 @@ def _hidden(start, kind) -> int:
 
 # ---------------------------------------------------------------- showing it
 
+_UPDATE_SHOWN = {"adam": "update, lr·g/(|g|+eps)", "rmsprop": "update, RMSprop's lr·g/(√v+eps)"}  # by optimizer
+
 
 def proof_lines(proof: Proof) -> str:
     """The parity numbers of a proof as a few aligned lines."""
-    from fnnet.parity.compare import TAIL, TOLERANCES
-
-    what = {"optim": "update, lr·g/(|g|+eps)", "sine_optim": "update, RMSprop's lr·g/(√v+eps)"}.get(
-        proof.f32.lesson, "gradient (update / lr)")
+    what = _UPDATE_SHOWN.get(get_lesson(proof.f32.lesson).optimizer, "gradient (update / lr)")
     lines = [f"step-0 {what}, float64: worst relative difference {proof.update_diff:.1e}"
              f"   (tolerance {UPDATE_RTOL:.0e})"]
     for c in (proof.f32, proof.f64):
         if c is None:
             continue
-        loss_tol = TOLERANCES[c.dtype][1]
         t, j = c.torch_losses, c.jax_losses
         lines += [
             f"{c.dtype}, {c.steps} steps:",
             f"  first loss   pytorch cell {t[0]:<14.7g} jax cell {j[0]:.7g}",
             f"  last loss    pytorch cell {t[-1]:<14.7g} jax cell {j[-1]:.7g}",
-            f"  worst relative loss difference {c.loss_diff:.1e}   (tolerance {loss_tol:.0e})"
+            f"  worst relative loss difference {c.loss_diff:.1e}   (tolerance {c.loss_rtol:.0e})"
             + ("" if c.exact_steps >= c.steps else f", over the first {c.exact_steps} steps (chaotic after "
                f"{c.horizon}); mean of the last {TAIL} steps differs by {c.tail_diff:.1e}"),
             f"  ms/step      pytorch cell {1e3 * c.torch_seconds / c.steps:<14.3f} "
