@@ -27,7 +27,9 @@ from fnnet.errors import ConfigError
 from fnnet.lessons.functional import LOSSES, Model
 from fnnet.lessons import JAX, LESSONS, NUMPY, get_lesson
 from fnnet.lessons.models import init_params, lesson_model, sizes_of, to_backend
-from fnnet.training.optimizers import resolve_optimizer
+from fnnet.training.fingerprint import (SCHEDULE_STEPS, UNREADABLE, loss_fingerprint, optax_rate,
+                                        optimizer_fingerprint, schedule_values)
+from fnnet.training.optimizers import Fixed, Scheduled, resolve_optimizer
 from fnnet.training.preflight import check_model_and_loss
 from fnnet.runtime.placement import resolve_devices
 from fnnet.lessons.sine import ROWS, sine_data
@@ -78,11 +80,39 @@ class RunConfig:
           >>> {k: run.config.record()[k] for k in ("lesson", "optimizer", "lr", "loss", "sizes")}
           {'lesson': 'nn', 'optimizer': 'sgd-by-hand', 'lr': 0.0001, 'loss': 'sse', 'sizes': {'batch': 4, 'd_in': 6, 'hidden': 5, 'd_out': 2}}
         """
-        return dict(
-            lesson=self.name, lr=self.lr, optimizer=self.optimizer_name, loss=self.loss_name, seed=self.seed,
+        rate, schedule = self.rate()
+        doc = dict(
+            lesson=self.name, lr=rate, optimizer=self.optimizer_name, loss=self.loss_name, seed=self.seed,
             sizes=None if self.sizes is None else self.sizes._asdict(), rows=self.rows, backend=self.backend,
             dtype=self.dtype, data=self.data, start=self.start, batch_size=self.batch_size,
+            fingerprint=self.fingerprints(),
         )
+        if schedule is not None:  # the rate at a few steps; lr is its first value
+            doc["schedule"] = {str(step): value for step, value in zip(SCHEDULE_STEPS, schedule_values(schedule))}
+        return doc
+
+    def rate(self):
+        """``(the rate that runs, the schedule or None)``: a fixed rate, a schedule's first value, or the rate
+        read inside an optax transformation; ``"unreadable"`` (never None) where it cannot be read."""
+        if isinstance(self.optimizer, Scheduled):
+            return float(schedule_values(self.optimizer.schedule)[0]), self.optimizer.schedule
+        if isinstance(self.optimizer, Fixed):
+            rate, schedule = optax_rate(self.optimizer.transformation)
+            if schedule is not None:
+                return float(schedule_values(schedule)[0]), schedule
+            return (UNREADABLE if rate is None else rate), None
+        return self.lr, None
+
+    def fingerprints(self) -> dict:
+        """What trained, as the same strings in every process and run (``fnnet.training.fingerprint``)."""
+        if isinstance(self.optimizer, Fixed):
+            optimizer = optimizer_fingerprint(self.optimizer.transformation)
+        elif isinstance(self.optimizer, Scheduled):
+            optimizer = optimizer_fingerprint(self.optimizer_name, self.optimizer.schedule)
+        else:
+            optimizer = optimizer_fingerprint(self.optimizer_name, self.lr)
+        named = self.loss_name in LOSSES and LOSSES[self.loss_name] is self.loss
+        return {"optimizer": optimizer, "loss": loss_fingerprint(self.loss_name if named else self.loss)}
 
 
 class Run(NamedTuple):
@@ -121,6 +151,8 @@ def resolve(model, *, steps=None, lr=None, optimizer=None, seed=0, sizes=None, p
     own, sizes, rows = _shaped_model(lesson, own, start, sizes, data, rows, steps)
     batch_size = _check_batch_size(batch_size, rows, lesson, local_data)
     check_schedule(lr, steps)
+    if optimizer is not None and not isinstance(optimizer, str):  # a schedule inside your optax optimizer
+        check_schedule(optax_rate(optimizer)[1], steps)
     factory, optimizer_name, lr = resolve_optimizer(
         optimizer, lr, family=lesson.family if lesson else "own", default=lesson.optimizer if lesson else "adam",
         default_lr=lesson.lr if lesson else None, numpy_backend=_in_numpy(lesson),
