@@ -40,7 +40,6 @@ is printed. The matmul peak gives every framework every core.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import statistics
 import subprocess

@@ -1,6 +1,6 @@
 """``fnnet train``: check everything, train each lesson, then write the files and print the table.
 
-Three steps, in this order so that a mistake costs nothing: ``plan`` checks every
+Three steps, in this order so that a mistake costs nothing: ``make_plan`` checks every
 argument, output path, data set and checkpoint folder before the first lesson
 trains (a ``Plan``); ``train_all`` trains the planned lessons; ``finish`` writes
 the metrics and the plot, then prints the summary table (files first: a failed
