@@ -5,7 +5,8 @@ The launcher wraps the function where the fault belongs, then runs ``fnnet.cli.m
 ``python -m fnnet ARGV`` would. FAULT is one of:
 
 - ``before-save:STEP``: SIGKILL when the chunk ending at STEP ran and its save was asked for (nothing saved);
-- ``during-save:STEP``: SIGKILL as soon as orbax has started writing STEP in its background thread;
+- ``during-save:STEP``: SIGKILL as soon as orbax has started writing STEP in its background thread (its
+  folder exists);
 - ``after-save:STEP``: SIGKILL once the checkpoint of STEP is complete;
 - ``die-after-sync``: SIGKILL right after the first chunk's losses were read back from the other processes
   (several processes only: the sync of a global array).
@@ -14,12 +15,26 @@ The launcher wraps the function where the fault belongs, then runs ``fnnet.cli.m
 import os
 import signal
 import sys
+import time
 
 SAVE_POINTS = ("before-save", "during-save", "after-save")
 
 
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _wait_for_folder(path, step: int, timeout: float = 60.0) -> None:
+    """Until orbax's folder for ``step`` exists (its temporary name, or the final one if the write won).
+
+    orbax makes the folder of an asynchronous save in its background thread (``AsyncOptions``'
+    ``create_directories_asynchronously``, on by default), so right after ``save`` returns it may not exist yet.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (path / str(step)).exists() or any(path.glob(f"{step}.orbax-checkpoint-tmp*")):
+            return
+        time.sleep(0.001)
 
 
 def _kill_around_save(point: str, step: int) -> None:
@@ -32,6 +47,8 @@ def _kill_around_save(point: str, step: int) -> None:
         if here and point == "before-save":
             _die()
         save(self, state, losses, config)
+        if here and point == "during-save":
+            _wait_for_folder(self.path, step)
         if here and point == "after-save":
             self.manager.wait_until_finished()
         if here:  # during-save: the write is in flight in orbax's background thread; after-save: it is complete
