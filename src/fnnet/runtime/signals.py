@@ -68,7 +68,7 @@ class StopRequest:
 
         if jax.process_count() == 1:
             return self.requested, None, 0 if failed else None
-        from fnnet.runtime.placement import process_values
+        from fnnet.runtime.collective import process_values
 
         got = process_values((self.requested or 0) + (256 if failed else 0))
         failed_process = int(np.argmax(got >= 256)) if (got >= 256).any() else None

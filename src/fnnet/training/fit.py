@@ -1,10 +1,13 @@
 """``fnnet.fit``: train a lesson or your own model with fnnet's compiled loop.
 
-``fit`` reads top to bottom: ``fnnet.config.resolve`` checks the arguments and
-fills in defaults, ``fnnet.core.make_train`` gives the pure (and compiled once)
-training functions, ``fnnet.placement`` puts the arrays on their devices, the
-hooks (``fnnet.hooks``) hold every side effect, and ``fnnet.loop.run_loop``
-drives the chunks. The names the rest of fnnet and its users import from here
+``fit`` reads top to bottom: resolve (``fnnet.config.resolve`` checks the
+arguments and fills in defaults), init (``fnnet.core.make_train`` gives the
+pure, compiled-once training functions and the start state), place (a
+``fnnet.runtime.session.Session``, made once, puts the arrays on their devices
+and holds everything about where the run executes: Ctrl-C and SIGTERM, several
+processes agreeing, the checkpoint folder and a resume), loop
+(``fnnet.loop.run_loop`` drives the chunks; the hooks, ``fnnet.hooks``, hold
+every side effect). The names the rest of fnnet and its users import from here
 (``TrainState``, ``train_step``, ``step_key`` ...) are re-exported from those
 modules.
 """
@@ -16,20 +19,18 @@ import dataclasses
 import sys
 from typing import Any, Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet.data import MAX_STEPS, check_memory, run_keys
+from fnnet.lessons import LESSONS, NUMPY
+from fnnet.runtime.placement import data_parallel, host_value, resolve_device, resolve_devices
+from fnnet.runtime.session import Session
 from fnnet.training.config import DEFAULT_LOG_EVERY, DEFAULT_STEPS, RunConfig, resolve
 from fnnet.training.core import (TrainState, enable_compilation_cache, epoch_order, make_train, minibatch, step_key,
-                        step_keys, take_rows, train_step)
-from fnnet.data import MAX_STEPS, check_memory, run_keys
-from fnnet.errors import ConfigError
+                                 step_keys, take_rows, train_step)
 from fnnet.training.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
-from fnnet.lessons import LESSONS
 from fnnet.training.loop import Progress, StopTraining, run_loop
-from fnnet.runtime.placement import (check_same_run, data_parallel, host_value, resolve_device, resolve_devices, same_outcome,
-                             share_from_first)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,23 +169,15 @@ def fit(
                   loss=loss, batch_size=batch_size, log_every=log_every, dtype=dtype, checkpoint_dir=checkpoint_dir,
                   checkpoint_every=checkpoint_every, resume=resume, devices=devices, local_data=local_data)
     config, record = run.config, run.config.record()
-    with contextlib.ExitStack() as stack:
-        early = _watch_signals_early(config, stack)
-        check_same_run({**record, "steps": config.steps, "log_every": config.log_every,  # several processes agree
-                        "data": "local" if config.local_data else record["data"],
-                        "checkpoints": config.checkpoint_dir is not None, "resume": config.resume,
-                        "checkpoint_every": config.checkpoint_every})  # they decide where chunks end
+    with Session(config, record) as runtime, contextlib.ExitStack() as stack:  # signals, processes, checkpoints
         lr_value = _lr_value(config)
-        key = None if config.backend == "numpy" else run_keys(config.seed).train
-        state = make_train(config.program()).init(run.params, key, lr_value)
+        state = make_train(config.program()).init(run.params, _train_key(config), lr_value)
         hooks: list = [DivergenceGuard(config.lr)] + ([Callback(callback)] if callback is not None else [])
-        losses_before = None
-        if config.checkpoint_dir is not None:
-            checkpoints, stop = _open_checkpoints(config, stack, early)
-            if config.resume:
-                state, losses_before = _restore(checkpoints, state, record, config)
-            hooks.append(Checkpointing(checkpoints, record, config.checkpoint_every or config.log_every, stop=stop))
-        state, data, sharding = _place(config, state, run.data)
+        state, losses_before = runtime.start_from(state)  # with resume: the newest good checkpoint
+        state, data, sharding = runtime.place(state, run.data)
+        if runtime.checkpointing:
+            hooks.append(Checkpointing(runtime.checkpoints, record, config.checkpoint_every or config.log_every,
+                                       stop=runtime.stop))
         if (sys.stderr.isatty() if progress is None else progress):
             hooks.insert(1, stack.enter_context(ProgressBar(config.name, config.steps, int(state.step))))
         outcome = run_loop(make_train(config.program(sharding)), state, data, lr_value, steps=config.steps,
@@ -193,72 +186,16 @@ def fit(
                      {**record, "steps": config.steps}, outcome.steps_run, outcome.stopped, config.model)
 
 
+def _train_key(config: RunConfig):
+    """The run's training key (every step folds its number into it); None for the NumPy lessons."""
+    return None if config.backend == NUMPY else run_keys(config.seed).train
+
+
 def _lr_value(config: RunConfig):
     """The learning rate as the compiled program takes it (a traced scalar), or None when the optimizer holds it."""
     if config.lr is None:
         return None
-    return np.float64(config.lr) if config.backend == "numpy" else jnp.asarray(config.lr, config.dtype)
-
-
-def _place(config: RunConfig, state, data):
-    """``(state, data, batch_sharding)``: one device as they are, several through ``data_parallel``."""
-    if len(config.devices) == 1:
-        return state, data, None
-    return data_parallel(list(config.devices), state, data, config.batch_size is not None, config.local_data)
-
-
-def _restore(checkpoints, state, record: dict, config: RunConfig):
-    """``(state, losses)`` from the newest good checkpoint; with several processes process 0 reads it and
-    the others receive it."""
-    error, losses = None, None
-    try:
-        if checkpoints is not None:
-            state, losses = checkpoints.restore(state, record)
-            if int(state.step) > config.steps:
-                raise ConfigError(f"the newest checkpoint is at step {int(state.step)}, past steps={config.steps}")
-    except Exception as err:
-        error = err
-    same_outcome(error, "resume from its checkpoint")
-    if jax.process_count() == 1:
-        return state, losses
-    steps = int(share_from_first(np.int32(0 if losses is None else len(losses))))
-    losses = np.zeros(steps, np.float32) if losses is None else np.asarray(losses, np.float32)
-    params, opt_state, key, step, losses = share_from_first(
-        (state.params, state.opt_state, jax.random.key_data(state.key), np.int32(state.step), losses))
-    return state._replace(params=params, opt_state=opt_state, key=jax.random.wrap_key_data(key),
-                          step=jnp.asarray(step, np.int32)), losses
-
-
-def _watch_signals_early(config: RunConfig, stack: contextlib.ExitStack):
-    """With several processes and a checkpoint folder, a process other than 0 watches for Ctrl-C and SIGTERM
-    from before the processes first meet (``check_same_run``), so a signal to it is kept from the moment
-    process 0 can hold the folder's lock; None otherwise (process 0 watches from its lock on)."""
-    if config.checkpoint_dir is None or jax.process_index() == 0:
-        return None
-    from fnnet.runtime.signals import StopRequest
-
-    stop = StopRequest(str(config.checkpoint_dir)).install()
-    stack.callback(stop.uninstall)
-    return stop
-
-
-def _open_checkpoints(config: RunConfig, stack: contextlib.ExitStack, early=None):
-    """``(checkpoints, stop)``: the run's checkpoint folder, checked and locked, and the watch for Ctrl-C and
-    SIGTERM; both end with ``stack``. With several processes only process 0 opens the folder (the others get
-    None and keep watching through ``early``)."""
-    from fnnet.runtime.checkpoint import Checkpoints
-
-    if jax.process_index() != 0:
-        same_outcome(None, "open the checkpoint folder")
-        return None, early
-    checkpoints, error = None, None
-    try:
-        checkpoints = Checkpoints.open(config.checkpoint_dir, resume=config.resume)
-        stack.callback(checkpoints.close)  # waits for saves in flight, also when training stopped with an error
-    except Exception as err:
-        error = err
-    same_outcome(error, "open the checkpoint folder")
-    return checkpoints, checkpoints.stop
+    return np.float64(config.lr) if config.backend == NUMPY else jnp.asarray(config.lr, config.dtype)
 
 
 def train_from(params, batch, key, lr, *, program, steps: int):
