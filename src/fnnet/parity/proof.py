@@ -8,7 +8,7 @@ run does not; ``prove`` then draws the start the PyTorch cell draws (under a
 seed), hands the very same numbers to the JAX cell, runs both ``train``
 functions and returns a ``Proof`` of the two curves.
 
-The cells' contract, by kind of lesson:
+The cells' contract, by kind of lesson (its record's ``cell``):
 
 - ``weights`` (classic numpy .. custom_function): ``x, y, w1, w2`` and
   ``train(w1, w2, x, y, steps) -> (w1, w2, losses)``.
@@ -19,6 +19,9 @@ The cells' contract, by kind of lesson:
   and ``train(model, x_or_xx, y, steps) -> losses``.
 - ``dynamic`` (control_flow, sine_control_flow): ``train(model, x, y, schedule)``,
   ``schedule[t]`` the step's depth (0..3) or number of extra terms (0..2).
+
+The verdict is ``fnnet.parity.engine``'s, the rule ``fnnet.compare`` applies, with the first updates always
+compared in float64 (``UPDATE_RTOL``).
 
 Needs PyTorch, matplotlib and jupytext (the ``test`` or ``notebooks`` extra).
 """
