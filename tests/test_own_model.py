@@ -275,3 +275,61 @@ def test_bfloat16_data_trains_like_float16():
     model = fnnet.Model(_W, lambda p, x: x @ p["w"])
     wide = fnnet.fit(model, data=(_X.astype(jnp.bfloat16), y), steps=5, progress=False)
     assert np.isfinite(wide.losses).all()
+
+
+def _resume_after(tmp_path, first: dict, then: dict, steps=(4, 8)):
+    """Train ``steps[0]`` steps with ``first``, then resume to ``steps[1]`` with ``then`` (the same model and data)."""
+    common = dict(data=(_X, np.ones((8, 1), np.float32)), progress=False, checkpoint_dir=tmp_path / "run")
+    model = fnnet.Model(_W, lambda p, x: x @ p["w"])
+    fnnet.fit(model, steps=steps[0], **common, **first)
+    return fnnet.fit(model, steps=steps[1], resume=True, **common, **then)
+
+
+@pytest.mark.parametrize("first, then, says", [
+    ({"optimizer": optax.adam(1e-3)}, {"optimizer": optax.adam(1e-1)}, "lr: checkpoint 0.001, now 0.1"),
+    ({"optimizer": optax.adam(1e-3)}, {"optimizer": optax.adam(1e-3, b1=0.5)}, "the optimizer's hyperparameters"),
+    ({"optimizer": "sgd", "lr": optax.constant_schedule(1e-3)}, {"optimizer": "sgd", "lr": optax.constant_schedule(1.0)},
+     "the optimizer's hyperparameters or rate differs"),
+    ({"loss": lambda p, y: jnp.sum((p - y) ** 2)}, {"loss": lambda p, y: jnp.sum(jnp.abs(p - y))},
+     "the loss function's code differs"),
+])
+def test_resuming_with_another_optimizer_schedule_or_loss_is_refused(tmp_path, first, then, says):
+    with pytest.raises(ConfigError) as info:
+        _resume_after(tmp_path, first, then)
+    assert "belong to another run" in str(info.value) and says in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_the_same_optimizer_and_loss_made_anew_resume(tmp_path):
+    resumed = _resume_after(tmp_path, {"optimizer": optax.adam(1e-3), "loss": lambda p, y: jnp.sum((p - y) ** 2)},
+                            {"optimizer": optax.adam(1e-3), "loss": lambda p, y: jnp.sum((p - y) ** 2)})
+    assert resumed.steps_run == 4
+    assert resumed.config["lr"] == 0.001 and resumed.config["fingerprint"]["loss"].startswith("sha256:")
+
+
+def test_the_record_says_the_rate_of_a_schedule_never_null():
+    run = fnnet.fit(fnnet.Model(_W, lambda p, x: x @ p["w"]), data=(_X, np.ones((8, 1))), steps=3, progress=False,
+                    optimizer="sgd", lr=optax.linear_schedule(0.1, 0.0, 100))
+    assert run.config["lr"] == 0.1 and run.config["schedule"]["10"] == pytest.approx(0.09)
+
+
+def test_a_checkpoint_from_before_fingerprints_resumes_with_one_line(tmp_path, monkeypatch):
+    from fnnet.runtime.restore import CheckpointWarning
+    from fnnet.training.config import RunConfig
+
+    record = RunConfig.record
+
+    def old_record(self):  # what fnnet wrote before it recorded what trained
+        doc = record(self)
+        doc.pop("fingerprint"), doc.pop("schedule", None)
+        return {**doc, "lr": None}
+
+    monkeypatch.setattr(RunConfig, "record", old_record)
+    common = dict(data=(_X, np.ones((8, 1), np.float32)), progress=False, checkpoint_dir=tmp_path / "run",
+                  optimizer=optax.adam(1e-3))
+    model = fnnet.Model(_W, lambda p, x: x @ p["w"])
+    fnnet.fit(model, steps=4, **common)
+    monkeypatch.setattr(RunConfig, "record", record)
+    with pytest.warns(CheckpointWarning, match="written before fnnet recorded what trained") as caught:
+        resumed = fnnet.fit(model, steps=8, resume=True, **common)
+    assert resumed.steps_run == 4 and len(caught) == 1

@@ -42,14 +42,10 @@ from fnnet.runtime.checkpoint_folder import (DAMAGED, check_folder, check_run_fo
                                              release, run_folders, survey)
 from fnnet.runtime.folder_lock import LOCK, FolderLock
 from fnnet.runtime.manifest import MANIFEST, write_step_manifest
-from fnnet.runtime.restore import describe_difference, newest_good
+from fnnet.runtime.restore import CheckpointWarning, describe_difference, newest_good
 from fnnet.runtime.storage import storage_reason
 
 KEEP = 3  # checkpoints kept; older ones are deleted
-
-
-class CheckpointWarning(UserWarning):
-    """A checkpoint could not be used and an older one was taken instead."""
 
 
 class Checkpoints:
