@@ -189,3 +189,19 @@ def test_without_torch_fnnet_works_and_compare_says_how_to_get_it(tmp_path):
     assert out.stdout.strip() == "ok", out.stderr
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and "needs PyTorch" in lines[0] and "pip install" in lines[0]
+
+
+@pytest.mark.parametrize("lesson_id", [k for k, v in fnnet.LESSONS.items() if v.torch_module])
+def test_from_torch_takes_a_state_dict_of_every_module_lesson(lesson_id):
+    from fnnet.data import Sizes
+    from fnnet.parity.compare import from_torch
+    from fnnet.parity.torch_ref import build_module
+
+    module = build_module(fnnet.LESSONS[lesson_id], Sizes(4, 6, 5, 2))
+    from_module = from_torch(lesson_id, module)
+    for state in (module.state_dict(), {k: v.numpy() for k, v in module.state_dict().items()}):  # tensors, or --save's
+        jax.tree.map(np.testing.assert_array_equal, from_torch(lesson_id, state), from_module)
+    first = next(iter(module.state_dict()))
+    with pytest.raises(ConfigError, match=f"no '{first}'") as info:
+        from_torch(lesson_id, {k: v for k, v in module.state_dict().items() if k != first})
+    assert "\n" not in str(info.value)

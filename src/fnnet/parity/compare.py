@@ -60,7 +60,10 @@ def from_torch(lesson_id: str, source) -> dict:
         ``(w1, w2)`` (torch tensors or NumPy arrays, (d_in, hidden) and
         (hidden, d_out)); for the sine edition's scalar lessons
         ``{"a", "b", "c", "d"}`` or ``(a, b, c, d)``; for the module lessons
-        of either edition, the torch module.
+        of either edition, the torch module or its ``state_dict()`` (tensors
+        or NumPy arrays under the module's own names, as ``fnnet train
+        --save`` writes them: names and shapes are checked against the
+        lesson's module).
 
     Returns:
       A nested dict of NumPy arrays (dtype kept; ``fit`` casts).
@@ -71,6 +74,12 @@ def from_torch(lesson_id: str, source) -> dict:
       >>> params = from_torch("nn", model)
       >>> jax.tree.map(np.shape, params)
       {'layers': {0: {'bias': (3,), 'kernel': (4, 3)}, 2: {'bias': (2,), 'kernel': (3, 2)}}}
+      >>> jax.tree.map(np.shape, from_torch("nn", model.state_dict())) == jax.tree.map(np.shape, params)
+      True
+      >>> from_torch("nn", {**model.state_dict(), "2.weight": torch.ones(2, 5)})
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: params do not fit lesson 'nn''s torch module: '2.weight' has shape (2, 5), the module's is (2, 3)
     """
     lesson = get_lesson(lesson_id)
     torch = _torch()
@@ -89,8 +98,10 @@ def from_torch(lesson_id: str, source) -> dict:
         else:
             raise ConfigError(f"lesson {lesson_id!r} takes weights {{'w1', 'w2'}} or (w1, w2), got {type(source).__name__}")
         return {"w1": _numpy(w1), "w2": _numpy(w2)}
+    if isinstance(source, Mapping):  # a state_dict (torch's names and layout, as --save writes them)
+        source = to_torch(lesson_id, {str(name): _numpy(value) for name, value in source.items()})
     if not isinstance(source, torch.nn.Module):
-        raise ConfigError(f"lesson {lesson_id!r} takes a torch module, got {type(source).__name__}")
+        raise ConfigError(f"lesson {lesson_id!r} takes a torch module or its state_dict(), got {type(source).__name__}")
     sequential = isinstance(source, torch.nn.Sequential)
     params: dict[Any, Any] = {}
     for name, tensor in source.state_dict().items():
@@ -142,11 +153,20 @@ def to_torch(lesson_id: str, params):
 
 
 def _load(module, named: dict, lesson_id: str):
-    try:
-        module.load_state_dict(named, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise ConfigError(f"params do not fit lesson {lesson_id!r}'s torch module: {first}") from None
+    """``module`` with ``named`` loaded; a ConfigError line naming the first missing, extra or mis-shaped name."""
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    for name in expected:
+        if name not in named:
+            raise ConfigError(f"params do not fit lesson {lesson_id!r}'s torch module: no {name!r} "
+                              f"(expected {', '.join(expected)})")
+    for name, tensor in named.items():
+        if name not in expected:
+            raise ConfigError(f"params do not fit lesson {lesson_id!r}'s torch module: {name!r} is not one of its "
+                              f"names ({', '.join(expected)})")
+        if tuple(tensor.shape) != expected[name]:
+            raise ConfigError(f"params do not fit lesson {lesson_id!r}'s torch module: {name!r} has shape "
+                              f"{tuple(tensor.shape)}, the module's is {expected[name]}")
+    module.load_state_dict(named, strict=True)
     return module
 
 
