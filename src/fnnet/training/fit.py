@@ -121,7 +121,8 @@ def fit(
         sine lessons have fixed shapes: 2000 points of sin(x).)
       params: start from these weights instead of drawing them.
       data: ``(x, y)``: x (rows, features); y (rows, outputs), or (rows,)
-        integer labels with ``loss="cross_entropy"``. Required for your own model.
+        integer labels with ``loss="cross_entropy"``, or any (rows,) vector with
+        a loss function of your own. Required for your own model.
       loss: ``"sse"`` (the tutorial's sum of squares), ``"mse"``,
         ``"cross_entropy"`` (logits against integer labels, via optax) or a
         function ``loss(y_pred, y) -> scalar``.
@@ -146,6 +147,21 @@ def fit(
         step's rows must split evenly over them. Default: one device.
       local_data: with several processes (``fnnet.distributed``), ``data`` holds
         only this process's rows, an equal share. Full-batch training only.
+
+    Before the first step your model and loss are traced once on one batch
+    (``fnnet.training.preflight``): an output whose shape is not ``y``'s (for
+    ``"sse"``/``"mse"``, which would broadcast), labels that do not fit
+    ``"cross_entropy"``, a loss that is not a float scalar, or an error in your
+    code is one ``ConfigError`` line. A schedule is evaluated at every step (no
+    negative rate). The run's record (``result.config``, metrics, checkpoints)
+    holds the rate that ran and fingerprints of the optimizer and the loss
+    (``fnnet.training.fingerprint``), so a resume refuses another one.
+
+    Compiled programs are kept by the identity of your functions, as with
+    ``jax.jit``: a global that ``apply`` or the loss reads is baked into the
+    program the first time. Change it and call ``fit`` again with the same
+    functions and the old program (and value) runs; pass the value as data or
+    a parameter, or make new functions.
 
     Returns:
       A ``FitResult``.
