@@ -7,7 +7,7 @@ import pytest
 
 import fnnet
 from fnnet import ConfigError
-from fnnet.training.fit import minibatch
+from fnnet.training.core import minibatch
 
 
 def _learnable(rows=600, d_in=8, d_out=2, seed=0):

@@ -12,7 +12,7 @@ from fnnet.data import make_data, run_keys
 from fnnet.lessons.functional import relu, sum_squared_error
 from fnnet.lessons import lesson_functions
 from fnnet.lessons.modules import DynamicNet, draw_depth
-from fnnet.training.fit import step_key, step_keys
+from fnnet.training.core import step_key, step_keys
 
 from conftest import SMALL
 

@@ -98,9 +98,16 @@ def f(lesson="optim"):  # counted
     assert too_long(long_class) == [f"<source>:1 class C: {MAX_CLASS + 1} lines"]
 
 
-@pytest.mark.parametrize("old, new", [("train", "fnnet.training.fit"), ("notebook", "fnnet.parity.proof"),
+@pytest.mark.parametrize("old, new", [("checkpoint", "fnnet.runtime.checkpoint"), ("notebook", "fnnet.parity.proof"),
                                       ("functional", "fnnet.lessons.functional")])
 def test_the_old_module_names_are_the_moved_modules(old, new):
     import importlib
 
     assert importlib.import_module(f"fnnet.{old}") is importlib.import_module(new)
+
+
+def test_the_old_train_module_offers_its_names_from_their_homes():
+    import fnnet.train as old
+    from fnnet.training import core, fit
+
+    assert old.fit is fit.fit and old.TrainState is core.TrainState and old.step_key is core.step_key

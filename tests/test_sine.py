@@ -145,7 +145,8 @@ def test_the_tutorials_objects_go_in_and_back_exactly(torch_threads):
 def test_the_extra_terms_schedule_is_what_fit_draws():
     from fnnet.parity.compare import depth_schedule
     from fnnet.lessons.modules import draw_extra_terms
-    from fnnet.training.fit import run_keys, step_key
+    from fnnet.data import run_keys
+    from fnnet.training.core import step_key
 
     schedule = depth_schedule(3, 40, lesson="sine_control_flow")
     key = run_keys(3).train

@@ -28,7 +28,7 @@ _EXPORTS = {
     "Progress": "fnnet.training.loop",
     "StopTraining": "fnnet.training.loop",
     "TrainState": "fnnet.training.core",
-    "Model": "fnnet.lessons.functional",
+    "Model": "fnnet.model",
     "ConfigError": "fnnet.errors",
     "DivergenceError": "fnnet.errors",
 }
@@ -50,7 +50,7 @@ MOVED = {
     "core": "fnnet.training.core",
     "loop": "fnnet.training.loop",
     "hooks": "fnnet.training.hooks",
-    "train": "fnnet.training.fit",
+    "train": "fnnet.training.flat_train",
     "optimizers": "fnnet.training.optimizers",
     "sweep": "fnnet.training.sweep",
     "checkpoint": "fnnet.runtime.checkpoint",

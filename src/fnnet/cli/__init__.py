@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(args) -> int:
     """Carry out the parsed command (its module's ``run``), the compilation cache on unless told not to."""
     if not getattr(args, "no_compile_cache", True):
-        from fnnet.training.fit import enable_compilation_cache
+        from fnnet.training.core import enable_compilation_cache
 
         enable_compilation_cache()
     return importlib.import_module(COMMANDS[args.command]).run(args)

@@ -243,7 +243,7 @@ def prepare_jax_step(w: Workload, seed: int = 0, **_) -> Prepared:
     from fnnet.data import run_keys
     from fnnet.lessons import LESSONS, lesson_functions
     from fnnet.training.optimizers import OPTIMIZERS
-    from fnnet.training.fit import TrainState, train_step
+    from fnnet.training.core import TrainState, train_step
 
     _, _, _, params, x, y = _start(w.sizes, seed)
     fns = lesson_functions(LESSON, w.sizes)

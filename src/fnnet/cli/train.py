@@ -59,7 +59,7 @@ def make_plan(args) -> Plan:
 
     from fnnet import report
     from fnnet.runtime.distributed import initialize
-    from fnnet.training.fit import resolve_device
+    from fnnet.runtime.placement import resolve_device
 
     joined = _join(args)
     ids = lesson_ids(args.lesson)

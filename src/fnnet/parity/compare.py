@@ -33,7 +33,9 @@ from fnnet.lessons.modules import draw_depth, draw_extra_terms
 from fnnet.parity.engine import (GRAD_RTOL, GRAD_RTOL_64, HORIZON_MARGIN, LOSS_FLOOR, LOSS_RTOL, LOSS_RTOL_64, TAIL,
                                  TAIL_RTOL, TOLERANCES, Check, Comparison, horizon, settle, torch_name, torch_named)
 from fnnet.parity.timing import time_pair
-from fnnet.training.fit import DEFAULT_STEPS, fit, step_key
+from fnnet.training.config import DEFAULT_STEPS
+from fnnet.training.core import step_key
+from fnnet.training.fit import fit
 
 __all__ = ["GRAD_RTOL", "GRAD_RTOL_64", "HORIZON_MARGIN", "LOSS_FLOOR", "LOSS_RTOL", "LOSS_RTOL_64", "TAIL",
            "TAIL_RTOL", "TOLERANCES", "CHAOTIC", "Check", "Comparison", "check", "check_all", "compare",

@@ -3,7 +3,7 @@
 Every process runs the same command with its own ``process_id``;
 ``jax.distributed.initialize`` connects them through the coordinator (process
 0's address), after which ``jax.devices()`` lists the devices of every process
-and the data-parallel mesh of ``fnnet.train.data_parallel`` spans them all. On
+and the data-parallel mesh of ``fnnet.runtime.placement.data_parallel`` spans them all. On
 CPU the collectives go through gloo. Each process keeps only its own rows of a
 full-batch data set; parameters are replicated.
 """

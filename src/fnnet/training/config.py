@@ -24,7 +24,8 @@ from fnnet.training.core import Program
 from fnnet.data import (Sizes, check_data, check_memory, check_positive_int, check_seed,
                         check_steps, make_data, run_keys)
 from fnnet.errors import ConfigError
-from fnnet.lessons.functional import LOSSES, Model
+from fnnet.lessons.functional import LOSSES
+from fnnet.model import Model
 from fnnet.lessons import JAX, LESSONS, NUMPY, get_lesson
 from fnnet.lessons.models import init_params, lesson_model, sizes_of, to_backend
 from fnnet.training.fingerprint import (SCHEDULE_STEPS, UNREADABLE, loss_fingerprint, optax_rate,

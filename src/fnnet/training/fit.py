@@ -22,15 +22,13 @@ from typing import Any, Callable
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.data import MAX_STEPS, check_memory, run_keys
-from fnnet.lessons import LESSONS, NUMPY
-from fnnet.runtime.placement import data_parallel, host_value, resolve_device, resolve_devices
+from fnnet.data import run_keys
+from fnnet.lessons import NUMPY
 from fnnet.runtime.session import Session
-from fnnet.training.config import DEFAULT_LOG_EVERY, DEFAULT_STEPS, RunConfig, resolve
-from fnnet.training.core import (TrainState, enable_compilation_cache, epoch_order, make_train, minibatch, step_key,
-                                 step_keys, take_rows, train_step)
+from fnnet.training.config import RunConfig, resolve
+from fnnet.training.core import make_train
 from fnnet.training.hooks import Callback, Checkpointing, DivergenceGuard, ProgressBar
-from fnnet.training.loop import Progress, StopTraining, run_loop
+from fnnet.training.loop import Progress, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,15 +210,3 @@ def _lr_value(config: RunConfig):
     if config.lr is None:
         return None
     return np.float64(config.lr) if config.backend == NUMPY else jnp.asarray(config.lr, config.dtype)
-
-
-def train_from(params, batch, key, lr, *, program, steps: int):
-    """A whole run as one pure function of its start: ``(params, losses[steps])`` (see ``fnnet.core.Train.run``)."""
-    return make_train(program).run(params, batch, key, lr, steps)
-
-
-__all__ = [
-    "LESSONS", "TrainState", "FitResult", "Progress", "StopTraining", "fit", "train_step", "step_key", "step_keys",
-    "minibatch", "epoch_order", "take_rows", "resolve_device", "resolve_devices", "data_parallel", "host_value",
-    "enable_compilation_cache", "train_from", "DEFAULT_STEPS", "DEFAULT_LOG_EVERY", "MAX_STEPS", "check_memory",
-]

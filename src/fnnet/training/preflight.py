@@ -31,7 +31,7 @@ import jax
 import numpy as np
 
 from fnnet.errors import ConfigError
-from fnnet.lessons.functional import call_apply
+from fnnet.model import call_apply
 
 
 def _first_line(err: BaseException) -> str:
