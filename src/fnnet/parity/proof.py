@@ -31,8 +31,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import ast
 import importlib.util
 import io
+import json
 import random
 import tempfile
 import time
@@ -117,19 +119,107 @@ def cell_source(path: str | Path, tag: str) -> str:
     return found[0]
 
 
+def marker(name: str, tag: str) -> str:
+    """The comment that names a program cell in a kernel's history: ``# fnnet: 05_nn jax``.
+
+    Page-specific, since one kernel may run several pages; the first line of
+    each program cell of a lesson page.
+    """
+    return f"# fnnet: {name} {tag}"
+
+
+class CellSource(NamedTuple):
+    """A program cell's source and where it was read."""
+
+    text: str
+    where: str  # "this kernel's last run", "NN_name.md" or "NN_name.ipynb"
+
+
+def _from_history(name: str, tag: str) -> str | None:
+    """The newest input of this IPython kernel that ran the cell marked ``marker(name, tag)``, or None.
+
+    A cell run through a wrapper (``exec(compile(SOURCE, ...))``, as the test
+    suite's kernel runs programs) is found inside it: the string holding the marker.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    history = getattr(shell, "user_ns", {}).get("In") if shell is not None else None
+    needle = marker(name, tag)
+    for entry in reversed(history or []):
+        if needle not in entry:
+            continue
+        try:
+            strings = [n.value for n in ast.walk(ast.parse(entry)) if isinstance(n, ast.Constant)
+                       and isinstance(n.value, str) and needle in n.value]
+        except SyntaxError:  # IPython magics: the entry is the cell as typed
+            strings = []
+        found = strings[0] if strings and not entry.lstrip().startswith(needle) else entry
+        if found.lstrip().startswith(needle):
+            return found
+    return None
+
+
+def _ipynb_cell(path: Path, tag: str) -> str:
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+             if c.get("cell_type") == "code" and tag in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ProofFailed(f"{path.name}: expected one code cell tagged {tag!r}, found {len(cells)}; tag the "
+                          f"program cell (cell metadata \"tags\": [\"{tag}\"])")
+    source = cells[0]["source"]
+    return "".join(source) if isinstance(source, list) else source
+
+
+def cell_program(name: str, tag: str, folder: str | Path | None = None) -> CellSource:
+    """The ``tag`` program cell of page ``name`` as the learner last ran it.
+
+    In order: this kernel's last run of the cell that starts with
+    ``marker(name, tag)`` (an edited cell counts once it is re-run, not
+    before); else the page's ``name.md``; else the ``name.ipynb`` itself (a
+    notebook downloaded alone), each looked for in ``folder``, or here and in
+    ``./notebooks``.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> folder = pathlib.Path(tempfile.mkdtemp())
+      >>> _ = (folder / "demo.md").write_text("```{code-cell} ipython3\\n:tags: [jax]\\n\\nx = 1\\n```\\n")
+      >>> cell_program("demo", "jax", folder)
+      CellSource(text='x = 1', where='demo.md')
+    """
+    text = _from_history(name, tag)
+    if text is not None:
+        return CellSource(text, "this kernel's last run")
+    candidates = [Path(folder)] if folder is not None else [Path.cwd(), Path.cwd() / "notebooks"]
+    for where in candidates:
+        if (where / f"{name}.md").is_file():
+            return CellSource(cell_source(where / f"{name}.md", tag), f"{name}.md")
+        if (where / f"{name}.ipynb").is_file():
+            return CellSource(_ipynb_cell(where / f"{name}.ipynb", tag), f"{name}.ipynb")
+    raise ProofFailed(f"no run of the cell marked {marker(name, tag)!r} in this kernel, and no {name}.md or "
+                      f"{name}.ipynb in {', '.join(str(c) for c in candidates)}: run the page's {tag} cell first")
+
+
 def program(name: str, tag: str, folder: str | Path | None = None) -> types.ModuleType:
-    """Load the ``tag`` cell of notebook ``name`` as a module named ``{name}_{tag}``.
+    """Load the ``tag`` cell of notebook ``name`` (``cell_program``: as last run) as a module named ``{name}_{tag}``.
 
     The cell's text is written to a file and imported, so its tracebacks show
-    its lines; being imported, its ``if __name__ == "__main__":`` part does not run.
+    its lines; being imported, its ``if __name__ == "__main__":`` part does not
+    run. A cell that fails to load is one ``ProofFailed`` line naming it and its error.
     """
-    source = cell_source(find_notebook(name, folder), tag)
+    source = cell_program(name, tag, folder)
     module_name = f"{name}_{tag}"
     path = Path(tempfile.mkdtemp(prefix="fnnet-cell-")) / f"{module_name}.py"
-    path.write_text(source + "\n", encoding="utf-8")
+    path.write_text(source.text + "\n", encoding="utf-8")
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ProofFailed(f"{name}: the {tag} cell ({source.where}) failed to run: {type(err).__name__}: {first}") from None
+    module.__fnnet_source__ = source.where
     return module
 
 
@@ -321,6 +411,7 @@ class Proof:
     f32: Comparison  # the float32 curves (the cells' own precision), with the float64 first updates
     f64: Comparison | None  # the same in float64, run when the float32 curves drifted apart
     depths: np.ndarray | None  # the depth schedule both control_flow cells ran
+    sources: tuple[str, str] = ("", "")  # where each cell's program was read (``CellSource.where``)
 
     @property
     def check(self) -> Check:
@@ -427,14 +518,22 @@ def prove(name: str, lesson: str, *, steps: int = 500, seed: int = 0, folder: st
     updates = first_updates(sides, start)
     verdict = settle(lambda wide: cell_curves(sides, start, steps, updates, wide=wide, seed=seed))
     depths = None if start.depths is None else np.asarray(start.depths)
-    proof = Proof(name, verdict.f32.grad_diff, verdict.f32, verdict.f64, depths)
+    sources = tuple(getattr(cell, "__fnnet_source__", "") for cell in (torch_cell, jax_cell))
+    proof = Proof(name, verdict.f32.grad_diff, verdict.f32, verdict.f64, depths, sources)
     if check and not proof.ok:  # a page whose two programs disagree must not execute cleanly (the suite runs them)
         raise ProofFailed(f"{name}: the pytorch and jax cells disagree\n{proof_lines(proof)}")
     return proof
 
 
 class ProofFailed(AssertionError):
-    """The two program cells of a page computed different things (raised by ``prove`` unless ``check=False``)."""
+    """The two program cells of a page computed different things (raised by ``prove`` unless ``check=False``),
+    or a program cell could not be found or run.
+
+    In Jupyter it shows as its lines alone (IPython's ``_render_traceback_``), not as a traceback.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ProofFailed: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())]
 
 
 def _scaled(start, factor: float, kind: str, dtype: str):
@@ -467,24 +566,30 @@ _UPDATE_SHOWN = {"adam": "update, lr·g/(|g|+eps)", "rmsprop": "update, RMSprop'
 
 def proof_lines(proof: Proof) -> str:
     """The parity numbers of a proof as a few aligned lines."""
-    what = _UPDATE_SHOWN.get(get_lesson(proof.f32.lesson).optimizer, "gradient (update / lr)")
-    lines = [f"step-0 {what}, float64: worst relative difference {proof.update_diff:.1e}"
-             f"   (tolerance {UPDATE_RTOL:.0e})"]
+    lesson = get_lesson(proof.f32.lesson)
+    what = _UPDATE_SHOWN.get(lesson.optimizer, "gradient (update / lr)")
+    left = "numpy cell  " if lesson.in_numpy else "pytorch cell"
+    lines = [f"programs: {left.strip()} as in {proof.sources[0]}, jax cell as in {proof.sources[1]}"] \
+        if all(proof.sources) else []
+    lines += [f"step-0 {what}, float64: worst relative difference {proof.update_diff:.1e}"
+              f"   (tolerance {UPDATE_RTOL:.0e})"]
     for c in (proof.f32, proof.f64):
         if c is None:
             continue
         t, j = c.torch_losses, c.jax_losses
         lines += [
             f"{c.dtype}, {c.steps} steps:",
-            f"  first loss   pytorch cell {t[0]:<14.7g} jax cell {j[0]:.7g}",
-            f"  last loss    pytorch cell {t[-1]:<14.7g} jax cell {j[-1]:.7g}",
+            f"  first loss   {left} {t[0]:<14.7g} jax cell {j[0]:.7g}",
+            f"  last loss    {left} {t[-1]:<14.7g} jax cell {j[-1]:.7g}",
             f"  worst relative loss difference {c.loss_diff:.1e}   (tolerance {c.loss_rtol:.0e})"
             + ("" if c.exact_steps >= c.steps else f", over the first {c.exact_steps} steps (chaotic after "
                f"{c.horizon}); mean of the last {TAIL} steps differs by {c.tail_diff:.1e}"),
-            f"  ms/step      pytorch cell {1e3 * c.torch_seconds / c.steps:<14.3f} "
+            f"  ms/step      {left} {1e3 * c.torch_seconds / c.steps:<14.3f} "
             f"jax cell {1e3 * c.jax_seconds / c.steps:.3f}   (JAX compiled beforehand)",
         ]
-    lines.append(f"verdict: {proof.verdict}")
+    said = ("the two programs compute the same thing" if proof.ok else
+            "the two programs compute different things: the lines above say where they part")
+    lines.append(f"verdict: {proof.verdict} ({said})")
     return "\n".join(lines)
 
 
