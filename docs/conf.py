@@ -1,10 +1,25 @@
-"""Sphinx configuration for the fnnet site; docs/build.sh runs it once per language (FNNET_DOCS_LANG=en|zh)."""
+"""Sphinx configuration for the fnnet site; docs/build.sh runs it once per language (FNNET_DOCS_LANG=en|zh).
 
+The source trees are written by docs/make_pages.py: the lessons (from the executed notebooks), the guide
+(docs/guide) and the API reference (docs/reference.py: autodoc + autosummary + napoleon over the docstrings).
+Nothing is fetched from another host: no intersphinx, links to JAX, optax and flax are plain URLs.
+"""
+
+import itertools
 import os
+import re
+import sys
+
+from sphinx.ext import autosummary
+from sphinx.util import logging
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import canonical_name  # noqa: E402  (docs/reference.py: the API reference's rules)
 
 LANG = os.environ.get("FNNET_DOCS_LANG", "en")
 if LANG not in ("en", "zh"):
     raise ValueError(f"FNNET_DOCS_LANG must be en or zh, got {LANG!r}")
+OTHER = {"en": ("zh", "中文", "zh-CN"), "zh": ("en", "English", "en")}
 
 project = "fnnet"
 author = "fnnet"
@@ -13,12 +28,26 @@ language = "en" if LANG == "en" else "zh_CN"
 html_search_language = "en" if LANG == "en" else "zh"  # zh segments words with jieba
 html_title = "fnnet · Learning PyTorch with Examples, the JAX way" if LANG == "en" else "fnnet · 用 JAX 重写 PyTorch 教程"
 
-extensions = ["myst_nb", "sphinx_design", "sphinx_copybutton"]
+extensions = ["myst_nb", "sphinx_design", "sphinx_copybutton",
+              "sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon"]
 nb_execution_mode = "off"  # the committed notebooks already hold their outputs
 nb_merge_streams = True
 nb_ipywidgets_js = {}  # no widget scripts from a CDN
 myst_enable_extensions = ["colon_fence"]
+myst_heading_anchors = 3
 exclude_patterns = ["notebooks/**", "**.ipynb_checkpoints"]
+
+# The API reference: docs/reference.py writes one page per public module (and one for the names of `fnnet`
+# itself); autosummary only draws the tables, it generates no pages.
+autosummary_generate = False
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+autodoc_inherit_docstrings = False  # torch.autograd.Function's own docstrings point into torch's docs
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_ivar = True  # "Attributes:" as a field list, not a second entry beside autodoc's own
+napoleon_use_rtype = False
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
@@ -32,5 +61,82 @@ html_theme_options = {
     "use_repository_button": False,
     "secondary_sidebar_items": [],
     "navigation_with_keys": False,
+    "collapse_navbar": True,  # the sidebar holds the open branch only: the whole tree on every page cost seconds
 }
 copybutton_exclude = ".linenos, .gp, .go"
+html_search_scorer = "_static/fnnet-scorer.js"  # an API name typed as it is written ranks first
+
+log = logging.getLogger("fnnet")
+
+
+def language_link(app, pagename, templatename, context, doctree):
+    """Every page links, after its title, to the same page in the other language's tree."""
+    del app, templatename, doctree
+    body = context.get("body")
+    if not body or "</h1>" not in body:
+        return  # search, genindex: the theme's pages, no title of ours
+    other, label, code = OTHER[LANG]
+    href = "../" * (pagename.count("/") + 1) + f"{other}/{pagename}.html"
+    link = (f'<p class="lang-switch"><a class="lang-link" href="{href}" hreflang="{code}" lang="{code}">'
+            f"{label}</a></p>")
+    context["body"] = body.replace("</h1>", "</h1>\n" + link, 1)
+
+
+def alias_reference(app, env, node, contnode):
+    """A ``fnnet.*`` name written the way users import it resolves to its one documented entry.
+
+    In the guide and the lessons, a ``fnnet.*`` name that resolves to nothing is a warning (an error
+    under ``-W``), so a renamed or moved function cannot leave a dead name in the prose.
+    """
+    if node.get("refdomain") != "py" or not node["reftarget"].startswith("fnnet"):
+        return None
+    target, domain = node["reftarget"], env.get_domain("py")
+    canonical = canonical_name(target)
+    if canonical and canonical != target:
+        found = domain.resolve_any_xref(env, node["refdoc"], app.builder, canonical, node, contnode)
+        if found:
+            return found[0][1]
+    if not node["refdoc"].startswith("api/"):
+        log.warning("%s: no API entry for %s", node["refdoc"], target, location=node)
+    return None
+
+
+FNNET_NAME = re.compile(r"``(fnnet(?:\.\w+)+)``")
+
+
+def docstring_text(app, what, name, obj, options, lines):
+    """A docstring's prose as reStructuredText: ``|a - b|`` is an absolute value, not a substitution, and
+    ``fnnet.x.y`` written as code becomes a link to its entry (``alias_reference`` finds moved names)."""
+    del app, what, name, obj, options
+    in_example = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        in_example = stripped.startswith((">>>", "...")) or (in_example and bool(stripped))
+        if in_example:
+            continue
+        if "|" in line:
+            pieces = line.split("``")  # the odd pieces are inline literals, where a backslash stays a backslash
+            line = "``".join(p if k % 2 else p.replace("|", "\\|") for k, p in enumerate(pieces))
+        lines[i] = FNNET_NAME.sub(r":py:obj:`\1`", line)
+
+
+_extract_summary = autosummary.extract_summary
+
+
+def extract_summary(doc, document):
+    """Sphinx 8.2.3 checks the whole docstring, not the sentence it cut, so it can cut inside ``a . b``."""
+    summary = _extract_summary(doc, document)
+    if summary.count("``") % 2:
+        paragraph = itertools.takewhile(str.strip, itertools.dropwhile(lambda line: not line.strip(), doc))
+        summary = " ".join(line.strip() for line in paragraph)
+    return summary
+
+
+autosummary.extract_summary = extract_summary
+
+
+def setup(app):
+    app.connect("html-page-context", language_link)
+    app.connect("missing-reference", alias_reference)
+    app.connect("autodoc-process-docstring", docstring_text)
+    return {"parallel_read_safe": True}

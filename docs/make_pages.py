@@ -1,25 +1,49 @@
-"""Write the site's two source trees, ``en/`` and ``zh/``, from the committed executed notebooks.
+"""Write the site's two source trees, ``en/`` and ``zh/``: lessons, guide and API reference.
 
 Usage: python docs/make_pages.py OUT   (docs/build.sh calls it; nothing is executed again)
 
-Each notebook's markdown cells hold English, a ``<!-- zh -->`` line, then
-Chinese: a tree keeps its own half. The two program cells (tagged ``pytorch``
-and ``jax``) become one tab set, PyTorch | JAX | side by side, with each
-program's printed output under it; every other cell stays as it is, outputs
-and plots included. Each page links to the same page in the other language and
-to the full bilingual notebook.
+Lessons: each notebook's markdown cells hold English, a ``<!-- zh -->`` line,
+then Chinese: a tree keeps its own half. The two program cells (tagged
+``pytorch`` and ``jax``) become one tab set, PyTorch | JAX | side by side, with
+each program's printed output under it; every other cell stays as it is,
+outputs and plots included, and the page links to the full bilingual notebook.
+
+Guide: ``docs/guide/NAME.md`` (English) and ``docs/guide/zh/NAME.md`` (its
+translation, where there is one; otherwise the zh tree gets the English page
+with a note, so every language link lands). The command's reference is read
+from the parser into ``command.md`` (docs/reference.py), as is the API
+reference from the docstrings. conf.py links every page to the same page in
+the other language.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import nbformat
 
+import reference
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+GUIDE = ROOT / "docs" / "guide"
+GUIDE_PAGES = ("getting-started", "your-model", "command", "compare", "sweep", "speed", "devices", "checkpoints",
+               "training-loop")
+FIGURES = sorted((ROOT / "docs").glob("*.png"))  # the guide's pictures, referred to as ../NAME.png
+GENERATED = {  # a guide page's marker -> what replaces it in the site (made from the code, so it cannot drift)
+    "<!-- the command's reference, generated from fnnet.cli.build_parser() -->":
+        lambda parser: reference.command_reference(parser),
+    "<!-- the layout, generated from src/fnnet -->": lambda parser: reference.layout_tree(ROOT / "src" / "fnnet"),
+}
+UNTRANSLATED = {"zh": "本页尚未译成中文，下面是英文原文。"}
+CAPTIONS = {
+    "en": {"classic": "Lessons: the classic edition", "sine": "Lessons: the sine edition", "guide": "Guide",
+           "api": "API reference"},
+    "zh": {"classic": "课程：经典版", "sine": "课程：正弦版", "guide": "使用指南", "api": "API 参考"},
+}
 LANGS = ("en", "zh")
 OTHER = {"en": ("zh", "中文", "zh-CN"), "zh": ("en", "English", "en")}
 WORDS = {
@@ -28,6 +52,8 @@ WORDS = {
     "zh": {"output": "输出", "both": "并排对照", "download": "下载这个笔记本（.ipynb，中英双语）",
            "tutorial": "PyTorch", "numpy": "NumPy", "jax": "JAX"},
 }
+USED = {"en": "fnnet on this page, in the API reference:", "zh": "本页用到的 fnnet，见 API 参考："}
+FNNET_NAME = re.compile(r"\bfnnet(?:\.[A-Za-z_]\w*)+|\bfrom (fnnet[\w.]*) import ([\w, ]+)")
 INDEX = {
     "en": """# fnnet: Learning PyTorch with Examples, the JAX way
 
@@ -119,13 +145,19 @@ def tab_set(torch_cell, jax_cell, lang: str) -> str:
 """
 
 
-def switch(page: str, lang: str) -> str:
-    other, label, code = OTHER[lang]
-    return (f'<p class="lang-switch"><a class="lang-link" href="../{other}/{page}.html" hreflang="{code}" '
-            f'lang="{code}">{label}</a></p>')
+def api_used(nb, documented: set[str]) -> list[str]:
+    """The fnnet names a page's code uses (as it writes them), those the API reference has an entry for."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for match in FNNET_NAME.finditer(cell.source):
+            module, names = match.group(1), match.group(2)
+            found += [f"{module}.{n.strip()}" for n in names.split(",") if n.strip()] if module else [match.group(0)]
+    return [name for name in dict.fromkeys(found) if reference.canonical_name(name) in documented]
 
 
-def page(path: Path, lang: str) -> nbformat.NotebookNode:
+def page(path: Path, lang: str, documented: set[str]) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
     cells = []
     tagged = {t: c for c in nb.cells for t in c.get("metadata", {}).get("tags", []) if c.cell_type == "code"}
@@ -135,8 +167,7 @@ def page(path: Path, lang: str) -> nbformat.NotebookNode:
             text = half(cell.source, lang)
             if not cells:  # the title cell: the title, then the links
                 title, _, rest = text.partition("\n")
-                text = (f"{title}\n\n{switch(path.stem, lang)}\n\n"
-                        f"{{download}}`{WORDS[lang]['download']} <notebooks/{path.name}>`\n\n{rest}")
+                text = f"{title}\n\n{{download}}`{WORDS[lang]['download']} <notebooks/{path.name}>`\n\n{rest}"
             cells.append(nbformat.v4.new_markdown_cell(text))
         elif "pytorch" in tags:
             cells.append(nbformat.v4.new_markdown_cell(tab_set(cell, tagged["jax"], lang)))
@@ -144,23 +175,65 @@ def page(path: Path, lang: str) -> nbformat.NotebookNode:
             continue
         else:
             cells.append(cell)
+    used = api_used(nb, documented)
+    if used:
+        links = ", ".join(f"{{py:obj}}`{name}`" for name in used)
+        cells.append(nbformat.v4.new_markdown_cell(f"---\n\n{USED[lang]} {links}"))
     nb.cells = cells
     return nb
 
 
+def guide_page(name: str, lang: str, parser) -> str:
+    """A guide page in ``lang``: its translation, or the English page with a note saying so."""
+    translated = GUIDE / lang / f"{name}.md" if lang != "en" else GUIDE / f"{name}.md"
+    text = (translated if translated.is_file() else GUIDE / f"{name}.md").read_text(encoding="utf-8")
+    if not translated.is_file():
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n*{UNTRANSLATED[lang]}*\n{rest}"
+    for mark, make in GENERATED.items():
+        if mark in text:
+            text = text.replace(mark, make(parser))
+    return text
+
+
+def toctree(caption: str, entries) -> str:
+    lines = "\n".join(entries)
+    return f"```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n\n{lines}\n```\n"
+
+
+def index(lang: str, lessons: list[str]) -> str:
+    """The front page: its text, then the navigation (lessons of each edition, the guide, the API reference).
+
+    The glossary gets its own caption here once its page exists.
+    """
+    words = CAPTIONS[lang]
+    sine = [p for p in lessons if p[3:].startswith("sine_")]
+    classic = [p for p in lessons if p not in sine]
+    trees = [toctree(words["classic"], classic), toctree(words["sine"], sine),
+             toctree(words["guide"], [f"guide/{name}" for name in GUIDE_PAGES]), toctree(words["api"], ["api/index"])]
+    return f"{INDEX[lang].strip()}\n\n" + "\n".join(trees)
+
+
 def main(out: Path) -> None:
+    from fnnet.cli import build_parser
+
     shutil.rmtree(out, ignore_errors=True)
     sources = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    parser = build_parser()
+    documented = reference.documented()
     for lang in LANGS:
         tree = out / lang
         (tree / "notebooks").mkdir(parents=True)
         for path in sources:
-            nbformat.write(page(path, lang), tree / path.name)
+            nbformat.write(page(path, lang, documented), tree / path.name)
             shutil.copy(path, tree / "notebooks" / path.name)  # the bilingual original, for download
-        toc = "\n".join(p.stem for p in sources)
-        (tree / "index.md").write_text(
-            f"{INDEX[lang].strip()}\n\n{switch('index', lang)}\n\n```{{toctree}}\n:maxdepth: 1\n\n{toc}\n```\n",
-            encoding="utf-8")
+        (tree / "guide").mkdir()
+        for name in GUIDE_PAGES:
+            (tree / "guide" / f"{name}.md").write_text(guide_page(name, lang, parser), encoding="utf-8")
+        for figure in FIGURES:
+            shutil.copy(figure, tree / figure.name)
+        reference.write_api(tree, lang)
+        (tree / "index.md").write_text(index(lang, [p.stem for p in sources]), encoding="utf-8")
 
 
 if __name__ == "__main__":
