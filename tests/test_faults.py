@@ -401,8 +401,8 @@ def test_the_readme_checkpoint_example_works_in_a_fresh_folder(tmp_path, monkeyp
     from fnnet.runtime.checkpoint import check_folder
     from fnnet.cli import build_parser
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Checkpoints and resuming", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    guide = (Path(__file__).parent.parent / "docs" / "guide" / "checkpoints.md").read_text()
+    section = guide.split("# Checkpoints and resuming", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     commands = [line.split()[1:] for line in section.splitlines() if line.startswith("fnnet train")]
     assert len(commands) == 2 and "--resume" in commands[1]
     monkeypatch.chdir(tmp_path)
