@@ -111,16 +111,18 @@ def _user_errors(tmp):
         (["train", "nn", "--log-every", "0"], "--log-every: expected a positive integer"),
         (["train", "nn", "--seed", "-2"], "--seed: expected a non-negative integer"),
         (["train", "nn", "--device", "quantum"], "invalid choice: 'quantum'"),
-        (["train", "nn", "--metrics", f"{tmp}/missing/m.json"], "does not exist"),
+        (["train", "nn", "--metrics", f"{tmp}/afile/m.json"], "is not a folder"),
         (["train", "nn", "--metrics", f"{tmp}/m.txt"], "unknown extension '.txt'"),
         (["train", "nn", "--metrics", f"{tmp}/adir.json"], "is a directory"),
         (["train", "nn", "--plot", f"{tmp}/p.jpg"], "unknown extension '.jpg'"),
-        (["train", "nn", "--plot", f"{tmp}/missing/p.png"], "does not exist"),
+        (["train", "nn", "--plot", f"{tmp}/afile/missing/p.png"], "is not a folder"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["train", "nn", "--stepz", "3"], "unrecognized arguments"),
         (["train", "nn", "--steps", "99999999999"], "steps must be at most"),
         (["train", "nn", "--batch", "100000000", "--d-in", "100000"], "need at least"),
-        (["train", "nn", "--checkpoint-dir", f"{tmp}/m.json/x"], "parent folder does not exist"),
+        (["train", "nn", "--checkpoint-dir", f"{tmp}/afile/x"], "afile' is not a folder"),
+        (["train", "nn", "--checkpoint-dir", f"{tmp}/{'n' * 300}"], "File name too long"),
+        (["train", "nn", "--save", f"{tmp}/{'n' * 300}.npz"], "File name too long"),
         (["train", "nn", "--resume", "--checkpoint-dir", f"{tmp}/nothing"], "nothing to resume"),
         (["train", "nn", "--checkpoint-every", "5"], "needs --checkpoint-dir"),
         (["sweep", "numpy", "--lr", "1e-6"], "runs in NumPy"),
@@ -150,6 +152,7 @@ def _unwritable_folder(tmp):
 
 def test_user_errors_exit_2_with_one_line_and_leave_no_file(fnnet_cli, tmp_path):
     (tmp_path / "adir.json").mkdir()
+    (tmp_path / "afile").write_text("mine")
     (tmp_path / "locked").mkdir(mode=0o500)
     before = sorted(p.name for p in tmp_path.iterdir())
     for argv, message in _user_errors(tmp_path):

@@ -309,6 +309,36 @@ def check_lr(lr, dtype="float32") -> float:
     return float(lr)
 
 
+_KINDS = (("S_ISFIFO", "a FIFO (named pipe)"), ("S_ISSOCK", "a socket"), ("S_ISCHR", "a character device"),
+          ("S_ISBLK", "a block device"), ("S_ISDIR", "a folder"))
+
+
+def _check_kind(path: str, expected: str) -> None:
+    """ConfigError when ``path`` exists but is not what ``--data`` reads (a FIFO, a socket, a device; a folder
+    where a file is expected), naming what it is; one line when the system cannot look at it (a name over
+    255 bytes). A missing path passes: the caller says "no such file".
+
+    Examples:
+      >>> import tempfile
+      >>> _check_kind(tempfile.mkdtemp(), "a regular file")  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      fnnet.errors.ConfigError: --data: '...' is a folder, not a regular file
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as err:
+        raise ConfigError(f"--data: {path!r}: {err.strerror or err} (the system could not look at this path)") from None
+    if stat.S_ISREG(mode) or (stat.S_ISDIR(mode) and "folder" in expected):
+        return
+    kind = next((words for test, words in _KINDS if getattr(stat, test)(mode)), "something else")
+    raise ConfigError(f"--data: {path!r} is {kind}, not {expected}")
+
+
 def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
     """Read a data set from a ``.npz`` file holding arrays ``x`` (rows, D_in) and ``y`` (rows, D_out).
 
@@ -328,6 +358,7 @@ def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
     path = os.fspath(path)
     if not path.lower().endswith(".npz"):
         raise ConfigError(f"--data: expected a .npz file with arrays 'x' and 'y', got {path!r}")
+    _check_kind(path, "a regular file")
     if not os.path.isfile(path):
         raise ConfigError(f"--data: no such file {path!r}")
     if not zipfile.is_zipfile(path):
@@ -407,10 +438,12 @@ def load_data(path) -> tuple[np.ndarray, np.ndarray]:
     import os
 
     path = os.fspath(path)
+    _check_kind(path, "a regular file or a folder")
     if os.path.isdir(path):
         arrays = []
         for name in ("x", "y"):
             file = os.path.join(path, f"{name}.npy")
+            _check_kind(file, "a regular file")
             if not os.path.isfile(file):
                 raise ConfigError(f"--data: folder {path!r} has no {name}.npy")
             try:

@@ -15,6 +15,7 @@ from fnnet.cli.common import given_sizes, is_sine, lesson_ids, usage
 def run(args) -> int:
     """Compare every lesson named, print the table and the notes, write ``--json``/``--plot``; 0 or 1."""
     from fnnet import report
+    from fnnet.cli.paths import make_parents
 
     ids, out_json, plot = _checked(args)
     checks = [_check_one(args, lesson_id) for lesson_id in ids]
@@ -22,9 +23,11 @@ def run(args) -> int:
     for c in checks:
         _print_notes(c.f32)
     if out_json:
+        make_parents(out_json, "--json")
         report.write_json(out_json, {"lessons": [c.record() for c in checks]})
         print(f"comparisons written to {out_json}")
     if plot:
+        make_parents(plot, "--plot")
         report.write_compare_plot(plot, checks)
         print(f"plot written to {plot}")
     failed = [c.f32.lesson for c in checks if not c.ok]
@@ -37,10 +40,12 @@ def run(args) -> int:
 def _checked(args):
     """The lessons, and the checked ``--json`` and ``--plot`` paths; a ConfigError for what cannot run."""
     from fnnet import report
+    from fnnet.cli.paths import check_outputs
 
     ids = lesson_ids(args.lesson)
     out_json = args.json and report.check_output_path(args.json, (".json",), "--json")
     plot = args.plot and report.check_output_path(args.plot, report.PLOT_FORMATS, "--plot")
+    check_outputs([(flag, p) for flag, p in (("--json", out_json), ("--plot", plot)) if p])
     if given_sizes(args) and all(is_sine(i) for i in ids):
         raise usage("the sine lessons fit sin(x) on fixed data; --batch/--d-in/--hidden/--d-out are for "
                     "the classic edition")

@@ -207,7 +207,8 @@ def _add_processes(train) -> None:
 
 def _add_checkpoints(train) -> None:
     train.add_argument("--checkpoint-dir", metavar="DIR",
-                       help="save checkpoints in DIR (one sub-folder per lesson with 'all')")
+                       help="save checkpoints in DIR, made when the run opens it (with any missing parents, said "
+                            "in one line); one sub-folder per lesson with 'all'. Nothing else may be written there")
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="K",
                        help="steps between checkpoints (default: --log-every)")
     train.add_argument("--resume", action="store_true",

@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from fnnet.errors import ConfigError, StorageError, write_refused
+from fnnet.runtime.checkpoint_folder import check_parents, nearest_existing, path_error
 from fnnet.training.fit import FitResult
 
 METRICS_FORMATS = (".json", ".csv")
@@ -28,6 +29,9 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 def check_output_path(path: str | os.PathLike, formats: Sequence[str], what: str) -> Path:
     """Return ``path`` if a file of one of ``formats`` can be written there, else raise ConfigError.
+
+    The folders above it may be missing where they can be made (the nearest
+    existing one is a folder this process may write in); nothing is made here.
 
     Examples:
       >>> check_output_path("curve.png", PLOT_FORMATS, "--plot").name
@@ -43,18 +47,21 @@ def check_output_path(path: str | os.PathLike, formats: Sequence[str], what: str
         raise ConfigError(
             f"{what}: unknown extension {suffix!r} in {str(path)!r}; expected one of {', '.join(formats)}"
         )
-    if path.is_dir():
-        raise ConfigError(f"{what}: {str(path)!r} is a directory; expected a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{what}: folder {str(parent)!r} does not exist")
+    try:  # a path the system will not look at (a name over 255 bytes): one line, not a traceback
+        if path.is_dir():
+            raise ConfigError(f"{what}: {str(path)!r} is a directory; expected a file name")
+        check_parents(path, f"{what} {str(path)!r}")  # missing folders: made when written (cli.paths.make_parents)
+        folder = nearest_existing(path.parent)
+        exists = path.exists()
+    except OSError as err:
+        raise path_error(err, f"{what} {str(path)!r}") from None
     try:  # ask the file system itself: os.access says yes to root even where writing fails
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=".fnnet-probe.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
         raise write_refused(err, f"{what}: cannot write to {str(path)!r} ({err.strerror or err})") from None
-    if path.exists() and not os.access(path, os.W_OK):
+    if exists and not os.access(path, os.W_OK):
         raise ConfigError(f"{what}: cannot write to {str(path)!r} (the file is read-only)")
     return path
 
@@ -70,8 +77,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    name = path.name if len(path.name.encode()) <= 200 else "fnnet-output"  # the temporary name stays legal
     for _ in range(100):
-        tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{path.suffix}"
+        tmp = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}{path.suffix}"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break

@@ -2,10 +2,12 @@
 
 Three steps, in this order so that a mistake costs nothing: ``make_plan`` checks every
 argument, output path, data set and checkpoint folder before the first lesson
-trains (a ``Plan``); ``train_all`` trains the planned lessons; ``finish`` writes
-the metrics and the plot, then prints the summary table (files first: a failed
-write must not follow a table that looks like success). With several processes
-(``--coordinator`` ...), only process 0 prints.
+trains (a ``Plan``), and changes nothing on disk; ``train_all`` trains the
+planned lessons; ``finish`` writes the metrics and the plot, then prints the
+summary table (files first: a failed write must not follow a table that looks
+like success). Missing folders are made when what they hold is first written,
+each with one line (``fnnet: made folder out/ for --metrics``). With several
+processes (``--coordinator`` ...), only process 0 prints.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def make_plan(args) -> Plan:
         _skip_numpy_lessons(ids, "it runs in NumPy on one device")
     ids, sizes, data, batch_size, local = _user_data(args, ids, joined)
     save = args.save and _save_paths(args.save, ids)
+    _check_outputs(args, metrics, plot, save)
     folders, resume = _checkpoints(args, ids, several)
     return Plan(ids, joined, metrics, plot, save, sizes, data, batch_size, local, folders, resume, device)
 
@@ -164,6 +167,15 @@ def _save_paths(path: str, ids: list[str]) -> dict:
     return {i: report.check_output_path(path.replace("{lesson}", i), (".npz",), "--save") for i in ids}
 
 
+def _check_outputs(args, metrics, plot, save) -> None:
+    """No output on a ``--data`` file, on another output, or inside the checkpoint folder (``cli.paths``)."""
+    from fnnet.cli.paths import check_outputs
+
+    outputs = [("--save", p) for p in (save or {}).values()]
+    outputs += [(flag, p) for flag, p in (("--metrics", metrics), ("--plot", plot)) if p]
+    check_outputs(outputs, args.data, args.checkpoint_dir)
+
+
 def _checkpoints(args, ids: list[str], several: bool) -> tuple[dict, dict]:
     """Each lesson's checkpoint folder and whether it resumes; every folder checked before the first trains."""
     if args.checkpoint_dir is None and (args.resume or args.checkpoint_every):
@@ -180,7 +192,8 @@ def _checkpoints(args, ids: list[str], several: bool) -> tuple[dict, dict]:
 
 def _checkpoint_folders(directory, ids: list[str], resume: bool):
     """Each lesson's checkpoint folder and whether it resumes (``check_run_folders``). With several processes
-    process 0 owns the folders: it checks them, and the others learn from it which lessons resume."""
+    process 0 owns the folders: it checks them, and the others learn from it which lessons resume. Nothing is
+    made here: each lesson's folder (and the missing ones above it) is made when the lesson opens it."""
     import jax
     import numpy as np
 
@@ -188,11 +201,11 @@ def _checkpoint_folders(directory, ids: list[str], resume: bool):
     from fnnet.runtime.placement import same_outcome, share_from_first
 
     if jax.process_count() == 1:
-        return check_run_folders(directory, ids, resume)
+        return check_run_folders(directory, ids, resume, make=False)
     error, resumes = None, np.zeros(len(ids), np.int32)
     try:
         if jax.process_index() == 0:
-            _, checked = check_run_folders(directory, ids, resume)
+            _, checked = check_run_folders(directory, ids, resume, make=False)
             resumes = np.array([checked[i] for i in ids], np.int32)
     except Exception as err:
         error = err
@@ -257,8 +270,11 @@ def _keep_metrics(path, results: list):
         if path and results:  # (another process has a path only where it names its own file)
             from fnnet import report
 
+            from fnnet.cli.paths import make_parents
+
             done = f"the metrics of the {len(results)} lesson(s) trained before it"
             try:
+                make_parents(path, "--metrics")
                 report.write_metrics(path, results)
                 note = f"; {done} were written to {path}"
             except StorageError as failed:
@@ -271,9 +287,11 @@ def _save(path, result) -> None:
     """The trained weights as ``.npz``, under PyTorch's names and layout (``fnnet.compare.torch_named``)."""
     import numpy as np
 
+    from fnnet.cli.paths import make_parents
     from fnnet.cli.report import atomic_path
     from fnnet.parity.compare import torch_named
 
+    make_parents(path, "--save")
     with atomic_path(path) as tmp:
         np.savez(tmp, **torch_named(result.params))
 
@@ -284,10 +302,13 @@ def _save(path, result) -> None:
 def finish(args, plan: Plan, results: list) -> int:
     """Write ``--metrics`` and ``--plot``, then (process 0 only) print the results and where the files went."""
     from fnnet import report
+    from fnnet.cli.paths import make_parents
 
     if plan.metrics:  # files before the table: a failed write must not follow a table that looks like success
+        make_parents(plan.metrics, "--metrics")
         report.write_metrics(plan.metrics, results)
     if plan.plot:
+        make_parents(plan.plot, "--plot")
         report.write_plot(plan.plot, results)
     if plan.process != 0:
         return 0

@@ -38,8 +38,8 @@ import numpy as np
 
 from fnnet.errors import ConfigError, StorageError, write_refused
 from fnnet.runtime import orbax_io
-from fnnet.runtime.checkpoint_folder import (DAMAGED, check_folder, check_run_folders, clear_unfinished, move_aside,
-                                             release, run_folders, survey)
+from fnnet.runtime.checkpoint_folder import (DAMAGED, check_folder, check_run_folders, clear_unfinished, make_folder,
+                                             move_aside, release, remove_empty, run_folders, survey)
 from fnnet.runtime.folder_lock import LOCK, FolderLock
 from fnnet.runtime.manifest import MANIFEST, write_step_manifest
 from fnnet.runtime.restore import CheckpointWarning, describe_difference, newest_good
@@ -69,23 +69,24 @@ class Checkpoints:
         self.stop = None  # a signals.StopRequest while a run writes here
         self._lock = None
         self._created = False
+        self._made = []  # the folders open made for this run (the folder and those above it), outermost first
         self._pending = None  # step of a save that may still be in flight
         self._save_failed = False  # a save failed and was reported: orbax's own close may fail on the same storage
 
     @classmethod
     def open(cls, directory, *, resume: bool, keep: int = KEEP) -> "Checkpoints":
-        """Take ``directory`` for a run: check it, lock it (made if missing), clear unfinished saves, and
-        watch for Ctrl-C and SIGTERM (``watch_signals``) until ``close``.
+        """Take ``directory`` for a run: check it, lock it (made if missing, with the folders above it, said in
+        one line), clear unfinished saves, and watch for Ctrl-C and SIGTERM (``watch_signals``) until ``close``.
 
         Raises:
-          ConfigError: the folder is a file, has no parent, holds files fnnet
+          ConfigError: the folder is a file, is under a file, holds files fnnet
             did not write, is in use by another run, cannot be written, holds a
             run (without ``resume``) or nothing to resume (with it).
         """
         path = check_folder(directory, resume)
         self = cls(path, keep)
         try:
-            self._take()
+            self._take(path)
             self.watch_signals()  # from here on a Ctrl-C or SIGTERM ends the run with a checkpoint, not a loss
             check_folder(path, resume, locked=True)  # again, now that no other run can change it
             clear_unfinished(self.path)  # saves that never finished; ours to clear now that we hold the lock
@@ -98,16 +99,18 @@ class Checkpoints:
             raise
         return self
 
-    def _take(self) -> None:
-        """Make the folder if missing and lock it; a folder made here is removed again if it cannot be locked."""
+    def _take(self, given: Path) -> None:
+        """Make the folder if missing (and the folders above it: one line names them, with the folder as
+        ``given``) and lock it; the folders made here are removed again if it cannot be locked."""
         self._created = not self.path.exists()
         try:
-            self.path.mkdir(exist_ok=True)
+            self._made = make_folder(self.path, f"the checkpoint folder {given}", shown=given)
             self._lock = FolderLock(self.path)
         except BaseException:
             if self._created:
                 shutil.rmtree(self.path, ignore_errors=True)
-                self._created = False
+                remove_empty(self._made)
+                self._created, self._made = False, []
             raise
 
     def _write_manifest(self) -> None:  # orbax calls back with no arguments; the step is ours to know
@@ -230,7 +233,7 @@ class Checkpoints:
         if self.stop is not None:
             self.stop.uninstall()
         if self._lock is not None:
-            release(self.path, self._lock, self._created)
+            release(self.path, self._lock, self._created, self._made)
             self._lock = None
 
 
