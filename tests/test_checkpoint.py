@@ -185,7 +185,7 @@ def test_library_warns_with_a_checkpoint_warning(tmp_path):
     (dict(checkpoint_every=10), "checkpoint_every needs a checkpoint folder"),
     (dict(checkpoint_dir="{tmp}/none", resume=True), "nothing to resume"),
     (dict(checkpoint_dir="{tmp}/file.txt"), "is a file"),
-    (dict(checkpoint_dir="{tmp}/no/such/parent"), "parent folder does not exist"),
+    (dict(checkpoint_dir="{tmp}/file.txt/sub"), "is not a folder"),
     (dict(checkpoint_dir="{tmp}/ok", checkpoint_every=0), "checkpoint_every must be a positive integer"),
 ])
 def test_bad_checkpoint_arguments(kwargs, message, tmp_path):
@@ -194,3 +194,10 @@ def test_bad_checkpoint_arguments(kwargs, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         fnnet.fit("nn", steps=10, sizes=SMALL, **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # nothing made
+
+
+def test_missing_parents_of_the_checkpoint_folder_are_made_and_said(tmp_path, capsys):
+    folder = tmp_path / "runs" / "deep" / "nn"
+    result = fnnet.fit("nn", steps=10, sizes=SMALL, checkpoint_dir=folder, progress=False)
+    assert len(result.losses) == 10 and folder.is_dir()
+    assert "made folder" in capsys.readouterr().err

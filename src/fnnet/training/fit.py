@@ -135,7 +135,8 @@ def fit(
       dtype: ``"float32"`` (the tutorial's) or ``"float64"`` (needs
         ``jax.enable_x64``). The numpy lesson is always float64.
       checkpoint_dir: save checkpoints (orbax) in this folder, which must be
-        empty or missing unless ``resume``.
+        empty or missing unless ``resume``; missing parent folders are made
+        (one line on stderr says so).
       checkpoint_every: steps between checkpoints (default ``log_every``); one
         is also saved at the end.
       resume: continue from the newest good checkpoint in ``checkpoint_dir``;
