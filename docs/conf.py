@@ -5,6 +5,7 @@ The source trees are written by docs/make_pages.py: the lessons (from the execut
 Nothing is fetched from another host: no intersphinx, links to JAX, optax and flax are plain URLs.
 """
 
+import inspect
 import itertools
 import os
 import re
@@ -102,6 +103,36 @@ def alias_reference(app, env, node, contnode):
 
 
 FNNET_NAME = re.compile(r"``(fnnet(?:\.\w+)+)``")
+FIELD_ALIAS = re.compile(r"Alias for field number \d+")
+documenting = {}  # the class whose members autodoc is documenting now (its docstring comes before its members)
+
+
+def field_comment(cls, field: str) -> list[str]:
+    """The comment written after a NamedTuple field (``step: int  # steps taken so far``), as its doc."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return []
+    found = re.search(rf"^\s+{re.escape(field)}\s*:[^#\n]*#\s*(.+)$", source, re.M)
+    return [found.group(1).strip()] if found else []
+
+
+def field_docs(app, what, name, obj, options, lines):
+    """A NamedTuple field's doc is the comment beside it in the source, not "Alias for field number 0"."""
+    del app, options
+    if what == "class":
+        documenting["class"] = obj
+    elif lines and FIELD_ALIAS.fullmatch(" ".join(lines).strip()):
+        lines[:] = field_comment(documenting.get("class"), name.rpartition(".")[2])
+
+
+def skip_described_fields(app, what, name, obj, skip, options):
+    """Fields the class docstring's "Attributes:" already describes get no second, empty entry."""
+    del app, what, name, skip, options
+    described = "Attributes:" in (inspect.getdoc(documenting.get("class")) or "")
+    if type(obj).__name__ == "_tuplegetter" and described:
+        return True
+    return None
 
 
 def docstring_text(app, what, name, obj, options, lines):
@@ -139,4 +170,6 @@ def setup(app):
     app.connect("html-page-context", language_link)
     app.connect("missing-reference", alias_reference)
     app.connect("autodoc-process-docstring", docstring_text)
+    app.connect("autodoc-process-docstring", field_docs)
+    app.connect("autodoc-skip-member", skip_described_fields)
     return {"parallel_read_safe": True}

@@ -37,12 +37,15 @@ GENERATED = {  # a guide page's marker -> what replaces it in the site (made fro
     "<!-- the command's reference, generated from fnnet.cli.build_parser() -->":
         lambda parser: reference.command_reference(parser),
     "<!-- the layout, generated from src/fnnet -->": lambda parser: reference.layout_tree(ROOT / "src" / "fnnet"),
+    "<!-- the imports, generated from src/fnnet -->":
+        lambda parser: reference.imports_between(ROOT / "src" / "fnnet"),
 }
 UNTRANSLATED = {"zh": "本页尚未译成中文，下面是英文原文。"}
 CAPTIONS = {
     "en": {"classic": "Lessons: the classic edition", "sine": "Lessons: the sine edition", "guide": "Guide",
-           "api": "API reference"},
-    "zh": {"classic": "课程：经典版", "sine": "课程：正弦版", "guide": "使用指南", "api": "API 参考"},
+           "api": "API reference", "glossary": "Glossary"},
+    "zh": {"classic": "课程：经典版", "sine": "课程：正弦版", "guide": "使用指南", "api": "API 参考",
+           "glossary": "术语表"},
 }
 LANGS = ("en", "zh")
 OTHER = {"en": ("zh", "中文", "zh-CN"), "zh": ("en", "English", "en")}
@@ -204,7 +207,7 @@ def toctree(caption: str, entries) -> str:
 def index(lang: str, lessons: list[str]) -> str:
     """The front page: its text, then the navigation (lessons of each edition, the guide, the API reference).
 
-    The glossary gets its own caption here once its page exists.
+    The glossary joins them once its page exists: ``toctree(words["glossary"], ["glossary"])`` after the API.
     """
     words = CAPTIONS[lang]
     sine = [p for p in lessons if p[3:].startswith("sine_")]

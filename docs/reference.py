@@ -28,9 +28,9 @@ GROUPS = {  # the packages in the order the reference shows them, each with one 
     "fnnet.runtime": "what a run needs from its machine: checkpoints, signals, devices, several processes",
     "fnnet.parity": "the proof against PyTorch: the tutorial in PyTorch, the comparison, the pages' proof",
     "fnnet.cli": "the fnnet command, and the benchmark and reports it prints",
-    "fnnet.data": "sizes, data, keys and argument checks",
-    "fnnet.errors": "the exceptions fnnet raises",
 }
+BESIDE = {"en": ("Beside the packages", "The modules every package may use."),
+          "zh": ("包之外的模块", "各个包都可以用的模块。")}
 URLS = ("JAX: https://docs.jax.dev/en/latest/ · optax: https://optax.readthedocs.io/en/latest/ · "
         "flax nnx: https://flax.readthedocs.io/en/latest/ · orbax: https://orbax.readthedocs.io/en/latest/")
 
@@ -48,8 +48,9 @@ def public_modules() -> tuple[str, ...]:
 
 
 def _order(name: str) -> tuple:
+    """fnnet first, then the packages in GROUPS' order, then the modules beside them."""
     top = ".".join(name.split(".")[:2])
-    return (list(GROUPS).index(top) if top in GROUPS else -1, name)
+    return (-1 if name == "fnnet" else list(GROUPS).index(top) if top in GROUPS else len(GROUPS), name)
 
 
 @functools.cache
@@ -236,9 +237,12 @@ def index_page(lang: str) -> str:
              "每个模块一页。")
     parts = [f"{title}\n{'=' * (len(title) * 2)}\n", intro + "\n", f"{URLS}\n",
              summary_table(top_level(), prefix="fnnet.")]
-    for group, what in GROUPS.items():
-        inside = [m for m in modules if m == group or m.startswith(group + ".")]
-        parts.append(f"{group}\n{'-' * len(group)}\n\n{what[0].upper()}{what[1:]}.\n\n.. autosummary::\n\n"
+    sections = {group: (f"{what[0].upper()}{what[1:]}.", [m for m in modules if m == group or m.startswith(group + ".")])
+                for group, what in GROUPS.items()}
+    heading, what = BESIDE[lang]
+    sections[heading] = (what, [m for m in modules if m != "fnnet" and _order(m)[0] == len(GROUPS)])
+    for heading, (what, inside) in sections.items():
+        parts.append(f"{heading}\n{'-' * (len(heading) * 2)}\n\n{what}\n\n.. autosummary::\n\n"
                      + "\n".join(f"   {m}" for m in inside) + "\n")
     parts.append(".. toctree::\n   :hidden:\n\n" + "\n".join(f"   {m}" for m in modules) + "\n")
     return "\n".join(parts)
@@ -284,6 +288,26 @@ def _folder(folder: Path, dotted: str, depth: int) -> str:
         lines.append(f"{indent}- {_link(path.name + '/', name)} — {first_line(path / '__init__.py')}\n")
         lines.append(_folder(path, name, depth + 1))
     return "".join(lines)
+
+
+def imports_between(package: Path) -> str:
+    """MyST: which of fnnet's packages and top-level modules each one imports, read from the source (ast)."""
+    def unit(dotted: str) -> str:
+        parts = dotted.split(".")
+        return parts[1] if len(parts) > 1 else parts[0]
+
+    edges: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        here = unit(".".join((package.name, *path.relative_to(package).with_suffix("").parts)))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for target in targets:
+                if target.startswith(package.name + ".") and unit(target) != here and not here.startswith("__"):
+                    edges.setdefault(here, set()).add(unit(target))
+    order = lambda name: (_order(f"{package.name}.{name}"), name)  # noqa: E731
+    return "".join(f"- `{name}` imports {', '.join(f'`{t}`' for t in sorted(edges[name], key=order))}\n"
+                   for name in sorted(edges, key=order))
 
 
 def _link(text: str, module: str) -> str:
