@@ -43,4 +43,4 @@ echo "== 3. bench on the GPU: seed and large workloads, interleaved rounds"
 timeout 420 python -m fnnet bench --workloads seed,large --impls fnnet,jax-step,torch,numpy --repeats 5 \
   --no-sweep --json "$OUT/bench.json" --plot "$OUT/bench.png"
 
-echo "== done: $(date -u '+%Y-%m-%d %H:%M UTC'); put $OUT/gpu-check.txt's tables in the README with this date"
+echo "== done: $(date -u '+%Y-%m-%d %H:%M UTC'); put $OUT/gpu-check.txt's tables in the speed guide page (docs/guide/speed.md) with this date"

@@ -16,7 +16,7 @@ from fnnet.lessons import lesson_model
 
 
 class MLP(nnx.Module):
-    """The README's model: two tanh hidden layers."""
+    """The guide's model (docs/guide/your-model.md): two tanh hidden layers."""
 
     def __init__(self, d_in, hidden, classes, *, rngs):
         self.l1 = nnx.Linear(d_in, hidden, rngs=rngs)
