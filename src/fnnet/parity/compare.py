@@ -101,6 +101,12 @@ def from_torch(lesson_id: str, source) -> dict:
             raise ConfigError(f"lesson {lesson_id!r} takes weights {{'w1', 'w2'}} or (w1, w2), got {type(source).__name__}")
         return {"w1": _numpy(w1), "w2": _numpy(w2)}
     if isinstance(source, Mapping):  # a state_dict (torch's names and layout, as --save writes them)
+        from fnnet.parity.torch_ref import build_module
+
+        names = list(build_module(lesson, Sizes(1, 1, 1, 1)).state_dict())  # the names do not depend on sizes
+        if set(map(str, source)) != set(names):
+            raise ConfigError(f"lesson {lesson_id!r} takes a torch module or its state_dict() with "
+                              f"{', '.join(names)}; got {', '.join(map(str, source)) or 'an empty dict'}")
         source = to_torch(lesson_id, {str(name): _numpy(value) for name, value in source.items()})
     if not isinstance(source, torch.nn.Module):
         raise ConfigError(f"lesson {lesson_id!r} takes a torch module or its state_dict(), got {type(source).__name__}")
