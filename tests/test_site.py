@@ -31,6 +31,12 @@ SITE = ROOT / "docs" / "_build" / "html"
 SHOTS = ROOT / "docs" / "_build" / "screenshots"
 PAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
 LESSONS = [p for p in PAGES if "01" <= p[:2] <= "08" or "11" <= p[:2] <= "18"]  # the two editions' lesson pages
+PAGE_LESSON = {  # a lesson page's number -> the fnnet.LESSONS id it teaches (as tests/test_pages.py has it)
+    "01": "numpy", "02": "tensors", "03": "autograd", "04": "custom_function",
+    "05": "nn", "06": "optim", "07": "custom_module", "08": "control_flow",
+    "11": "sine_numpy", "12": "sine_tensors", "13": "sine_autograd", "14": "sine_custom_function",
+    "15": "sine_nn", "16": "sine_optim", "17": "sine_custom_module", "18": "sine_control_flow",
+}
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -150,17 +156,41 @@ def test_site_builds_both_languages_within_two_minutes(built):
     assert (SITE / "index.html").is_file()
 
 
-def test_navigation_holds_lessons_guide_and_api_reference(built):
-    """The sidebar's sections, in both languages; the glossary joins them when its page exists."""
-    captions = {"en": ["Lessons: the classic edition", "Lessons: the sine edition", "Guide", "API reference"],
-                "zh": ["课程：经典版", "课程：正弦版", "使用指南", "API 参考"]}
+def test_navigation_holds_lessons_guide_api_reference_and_glossary(built):
+    """The sidebar's sections, in both languages."""
+    captions = {"en": ["Lessons: the classic edition", "Lessons: the sine edition", "Guide", "API reference", "Glossary"],
+                "zh": ["课程：经典版", "课程：正弦版", "使用指南", "API 参考", "术语表"]}
     for lang, expected in captions.items():
         html = (SITE / lang / "index.html").read_text(encoding="utf-8")
         found = re.findall(r'<p aria-level="2" class="caption" role="heading"><span class="caption-text">([^<]*)<', html)
-        assert found[:4] == expected, found
+        assert found[:5] == expected, found
         for name in GUIDE:
             assert f'href="guide/{name}.html"' in html, f"{lang}/index.html: no link to guide/{name}"
         assert 'href="api/index.html"' in html
+
+
+def _article(html: str) -> str:
+    """A page's own text, without the sidebar's navigation."""
+    return html[html.index("<article"):html.index("</article>")]
+
+
+def test_the_front_page_is_a_learning_path_and_the_glossary_a_page(built):
+    """notebooks/index.md on the front page: the sine track first, then the classic one, 09 and 10 after them as
+    extras, each lesson's original file linked; notebooks/glossary.md as a page whose links land on lessons."""
+    from fnnet import LESSONS as RECORDS
+
+    sine, classic = [p for p in LESSONS if p[:2] > "10"], [p for p in LESSONS if p[:2] < "09"]
+    for lang in ("en", "zh"):
+        body = _article((SITE / lang / "index.html").read_text(encoding="utf-8"))
+        linked = list(dict.fromkeys(re.findall(r'href="(\d\d_\w+)\.html"', body)))
+        assert linked == sine + classic + ["09_jit", "10_your_model"], linked
+        for stem in LESSONS:
+            assert RECORDS[PAGE_LESSON[stem[:2]]].tutorial in body, f"{lang}: the original of {stem}"
+        assert 'href="glossary.html"' in body
+        glossary = _article((SITE / lang / "glossary.html").read_text(encoding="utf-8"))
+        targets = set(re.findall(r'href="(\d\d_\w+\.html)"', glossary))
+        assert len(re.findall(r"<tr", glossary)) > 20 and targets, "the glossary's table links the lessons"
+        assert all((SITE / lang / target).is_file() for target in targets), targets
 
 
 def test_every_public_name_has_one_api_entry(built):
@@ -265,6 +295,30 @@ def test_tabs_default_side_by_side_switch_and_hold_across_pages(browser):
     narrow.reload(wait_until="load")
     assert _checked(narrow) == "pytorch"
     narrow.close()
+    page.evaluate("() => localStorage.clear()")
+
+
+def test_what_changed_tab_pairs_the_lines_of_the_two_programs(browser):
+    """The programs' fourth tab: one row per pair of the page's "What changed" cell (tests/test_pages.py checks that
+    each paired line is in its cell), the PyTorch line(s), the note, the JAX line(s), in both languages."""
+    from test_pages import pairs, section
+
+    for lang, stem in (("en", "03_autograd"), ("zh", "15_sine_nn")):
+        page = browser.go(f"{lang}/{stem}.html")
+        page.locator('.sd-tab-set.programs > label[data-sync-id="changes"]').click()
+        assert _checked(page) == "changes"
+        table = page.locator("table.what-changed").first
+        assert table.is_visible()
+        expected = pairs(section(stem, "What changed")[0 if lang == "en" else 1])
+        rows = table.locator("tbody tr")
+        assert rows.count() == len(expected), (rows.count(), len(expected))
+        for i, (torch_lines, jax_lines, note) in enumerate(expected):
+            text = rows.nth(i).inner_text()
+            assert all(line in text for line in torch_lines + jax_lines), (text, torch_lines, jax_lines)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator(".sd-tab-set.programs").first.screenshot(path=str(SHOTS / f"{lang}-{stem}-what-changed.png"))
+    page = browser.go("en/index.html")
+    page.screenshot(path=str(SHOTS / "en-index.png"), full_page=True)
     page.evaluate("() => localStorage.clear()")
 
 
