@@ -17,6 +17,7 @@ import ast
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -188,15 +189,20 @@ def shared_kernel():
 
 
 @pytest.fixture(scope="session")
-def executed(shared_kernel):
+def executed(shared_kernel, tmp_path_factory):
     """``executed(stem)``: the notebook executed once in the shared kernel (then remembered), as each program
-    cell's stdout by tag; a notebook that failed fails every test that asks for it."""
+    cell's stdout by tag; a notebook that failed fails every test that asks for it.
+
+    Each ``.ipynb`` runs copied alone into an empty folder, as a learner's download from the site would: its
+    proof finds the programs in the kernel's history (no ``.md`` beside it)."""
     done = {}
 
     def run(stem):
         if stem not in done:
+            alone = tmp_path_factory.mktemp(f"alone-{stem}") / f"{stem}.ipynb"
+            shutil.copy(FOLDER / f"{stem}.ipynb", alone)
             try:
-                done[stem] = shared_kernel.run(FOLDER / f"{stem}.ipynb")
+                done[stem] = shared_kernel.run(alone)
             except CellFailed as failure:
                 done[stem] = failure
         if isinstance(done[stem], CellFailed):

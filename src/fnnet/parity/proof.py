@@ -178,8 +178,8 @@ def cell_program(name: str, tag: str, folder: str | Path | None = None) -> CellS
     In order: this kernel's last run of the cell that starts with
     ``marker(name, tag)`` (an edited cell counts once it is re-run, not
     before); else the page's ``name.md``; else the ``name.ipynb`` itself (a
-    notebook downloaded alone), each looked for in ``folder``, or here and in
-    ``./notebooks``.
+    notebook downloaded alone), each looked for here and in ``./notebooks``.
+    With ``folder`` given, only that folder's files are read.
 
     Examples:
       >>> import pathlib, tempfile
@@ -188,7 +188,7 @@ def cell_program(name: str, tag: str, folder: str | Path | None = None) -> CellS
       >>> cell_program("demo", "jax", folder)
       CellSource(text='x = 1', where='demo.md')
     """
-    text = _from_history(name, tag)
+    text = _from_history(name, tag) if folder is None else None  # a folder given: read its files
     if text is not None:
         return CellSource(text, "this kernel's last run")
     candidates = [Path(folder)] if folder is not None else [Path.cwd(), Path.cwd() / "notebooks"]
@@ -569,8 +569,9 @@ def proof_lines(proof: Proof) -> str:
     lesson = get_lesson(proof.f32.lesson)
     what = _UPDATE_SHOWN.get(lesson.optimizer, "gradient (update / lr)")
     left = "numpy cell  " if lesson.in_numpy else "pytorch cell"
-    lines = [f"programs: {left.strip()} as in {proof.sources[0]}, jax cell as in {proof.sources[1]}"] \
-        if all(proof.sources) else []
+    torch_from, jax_from = proof.sources
+    lines = [] if not all(proof.sources) else [f"programs read from: {torch_from} (both cells)"] \
+        if torch_from == jax_from else [f"programs read from: {left.strip()} {torch_from}, jax cell {jax_from}"]
     lines += [f"step-0 {what}, float64: worst relative difference {proof.update_diff:.1e}"
               f"   (tolerance {UPDATE_RTOL:.0e})"]
     for c in (proof.f32, proof.f64):
