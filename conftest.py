@@ -19,7 +19,9 @@ if importlib.util.find_spec("torch") is None and not os.environ.get("CI"):
 SLOW = (
     "tests/test_notebooks.py", "tests/test_site.py", "tests/test_multihost.py", "tests/test_faults.py",
     "tests/test_checkpoint.py", "tests/test_properties.py", "tests/test_four_codings.py", "README.md", "docs/",
-    "tests/test_live_proof.py::test_a_downloaded",
+    "tests/test_live_proof.py::test_a_downloaded", "tests/test_devices.py", "tests/test_lessons.py::test_every_lesson_converges",
+    "tests/test_compare.py::test_float32_drift_is_rounding", "tests/test_cli.py::test_train_all_writes_json_metrics",
+    "tests/test_paths.py::test_with_two_processes", "tests/test_bench.py::test_bench_command_smoke",
     "tests/test_compare.py::test_parity[", "tests/test_compare.py::test_compare_command_writes_json_and_plot",
     "tests/test_compare.py::test_control_flow_agrees_in_float64",
     "tests/test_compare.py::test_without_torch_fnnet_works_and_compare_says_how_to_get_it",
