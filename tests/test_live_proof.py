@@ -45,12 +45,12 @@ def _outputs_text(cell) -> str:
 def test_a_downloaded_notebook_proves_what_the_learner_ran(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    shutil.copy(FOLDER / "05_nn.ipynb", tmp_path)  # alone: no 05_nn.md beside it
-    nb = nbformat.read(tmp_path / "05_nn.ipynb", as_version=4)
+    shutil.copy(FOLDER / "12_sine_tensors.ipynb", tmp_path)  # alone: no .md beside it
+    nb = nbformat.read(tmp_path / "12_sine_tensors.ipynb", as_version=4)
     jax_index = next(i for i, c in enumerate(nb.cells) if "jax" in c.metadata.get("tags", []))
-    proof_index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and 'prove("05_nn"' in c.source)
+    proof_index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and 'prove("12_sine_tensors"' in c.source)
     original = nb.cells[jax_index].source
-    assert re.search(r"^learning_rate = 1e-4$", original, re.M)
+    assert re.search(r"^learning_rate = 1e-6$", original, re.M)
 
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                                      resources={"metadata": {"path": str(tmp_path)}})
@@ -61,14 +61,14 @@ def test_a_downloaded_notebook_proves_what_the_learner_ran(tmp_path):
         first = _outputs_text(nb.cells[proof_index])
         assert "verdict: ok" in first and "programs read from: this kernel's last run" in first, first
 
-        nb.cells[jax_index].source = original.replace("learning_rate = 1e-4", "learning_rate = 2e-4")
+        nb.cells[jax_index].source = original.replace("learning_rate = 1e-6", "learning_rate = 1.5e-6")
         client.execute_cell(nb.cells[jax_index], jax_index)
         client.execute_cell(nb.cells[proof_index], proof_index)
         edited = _outputs_text(nb.cells[proof_index])
         assert "verdict: FAIL" in edited, edited
         assert "Traceback" not in edited and "File " not in edited  # the proof's lines, not 30 frames
 
-        nb.cells[jax_index].source = original.replace("learning_rate = 1e-4", "learning_rate = 3e-4")  # edited,
+        nb.cells[jax_index].source = original.replace("learning_rate = 1e-6", "learning_rate = 2e-6")  # edited,
         nb.cells[jax_index].source = original  # then put back, but not re-run: the last run still counts
         client.execute_cell(nb.cells[proof_index], proof_index)
         assert "verdict: FAIL" in _outputs_text(nb.cells[proof_index])

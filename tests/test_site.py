@@ -251,9 +251,11 @@ def test_every_page_shows_its_plot(browser, lang):
 
 
 def _visible_code(page) -> list[str]:
-    """The first line of every visible program in the tab set (PyTorch and/or JAX)."""
+    """The first line of every visible program in the tab set (PyTorch and/or JAX), after its marker line
+    (``# fnnet: NN_name tag``, which lets the proof find the cell in a kernel's history)."""
     return page.evaluate("""() => [...document.querySelectorAll('.sd-tab-set.programs .highlight-python pre')]
-        .filter(pre => pre.offsetParent !== null).map(pre => pre.innerText.split('\\n')[0])""")
+        .filter(pre => pre.offsetParent !== null)
+        .map(pre => pre.innerText.split('\\n').find(line => !line.startsWith('# fnnet: ')))""")
 
 
 def _checked(page) -> str:
