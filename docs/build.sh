@@ -8,8 +8,9 @@ cd "$(dirname "$0")"
 PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 start=$(date +%s)
 "$PYTHON" make_pages.py _build/src
-build() {  # language
-    FNNET_DOCS_LANG=$1 "$PYTHON" -m sphinx -q -W --keep-going -b html -c . "_build/src/$1" "_build/html/$1"
+build() {  # language; a warning names the file to edit (notebooks/NN_name.md ...), not its copy under _build
+    FNNET_DOCS_LANG=$1 "$PYTHON" -m sphinx -q -W --keep-going -b html -c . "_build/src/$1" "_build/html/$1" 2>&1 \
+        | "$PYTHON" warning_sources.py
 }
 build en &
 en=$!

@@ -53,10 +53,10 @@ GENERATED = {  # a guide page's marker -> what replaces it in the site (made fro
 }
 UNTRANSLATED = {"zh": "本页尚未译成中文，下面是英文原文。"}
 CAPTIONS = {
-    "en": {"classic": "Lessons: the classic edition", "sine": "Lessons: the sine edition", "guide": "Guide",
-           "api": "API reference", "glossary": "Glossary"},
-    "zh": {"classic": "课程：经典版", "sine": "课程：正弦版", "guide": "使用指南", "api": "API 参考",
-           "glossary": "术语表"},
+    "en": {"classic": "Lessons: the classic edition", "sine": "Lessons: the sine edition (start here)",
+           "extras": "Extras", "guide": "Guide", "api": "API reference", "glossary": "Glossary"},
+    "zh": {"classic": "课程：经典版", "sine": "课程：正弦版（从这里开始）", "extras": "附加内容", "guide": "使用指南",
+           "api": "API 参考", "glossary": "术语表"},
 }
 LANGS = ("en", "zh")
 OTHER = {"en": ("zh", "中文", "zh-CN"), "zh": ("en", "English", "en")}
@@ -271,8 +271,9 @@ def index(lang: str, lessons: list[str]) -> str:
     API reference, the glossary)."""
     words = CAPTIONS[lang]
     sine = [p for p in lessons if p[3:].startswith("sine_")]
-    classic = [p for p in lessons if p not in sine]
-    trees = [toctree(words["classic"], classic), toctree(words["sine"], sine),
+    extras = [p for p in lessons if p[:2] in ("09", "10")]  # not steps of the tutorial
+    classic = [p for p in lessons if p not in sine and p not in extras]
+    trees = [toctree(words["sine"], sine), toctree(words["classic"], classic), toctree(words["extras"], extras),
              toctree(words["guide"], [f"guide/{name}" for name in GUIDE_PAGES]), toctree(words["api"], ["api/index"]),
              toctree(words["glossary"], ["glossary"])]
     path = half(LEARNING_PATH.read_text(encoding="utf-8"), lang)

@@ -22,6 +22,7 @@ import pytest
 
 import fnnet
 from fnnet.runtime.checkpoint import LOCK, MANIFEST, Checkpoints, CheckpointWarning
+from fnnet.runtime.folder_lock import holder as lock_holder
 from fnnet.errors import ConfigError, StorageError
 
 TINY = (4, 10, 8, 2)
@@ -447,7 +448,8 @@ def test_a_signal_saves_at_the_step_reached_and_resume_equals_the_whole_run(sign
         signal.signal(signal.SIGINT, handlers[signal.SIGINT])
     try:
         deadline = time.monotonic() + 120
-        while not (folder / LOCK).is_file() and run.poll() is None and time.monotonic() < deadline:
+        # the lock held, with the pid in it: the file alone is there an instant before its flock is taken
+        while lock_holder(folder) != str(run.pid) and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         code, _, err = fnnet_cli(*argv, "--resume")  # a second writer meanwhile: refused, naming the first
         assert code == 2 and f"pid {run.pid}" in err

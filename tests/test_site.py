@@ -158,12 +158,13 @@ def test_site_builds_both_languages_within_two_minutes(built):
 
 def test_navigation_holds_lessons_guide_api_reference_and_glossary(built):
     """The sidebar's sections, in both languages."""
-    captions = {"en": ["Lessons: the classic edition", "Lessons: the sine edition", "Guide", "API reference", "Glossary"],
-                "zh": ["课程：经典版", "课程：正弦版", "使用指南", "API 参考", "术语表"]}
+    captions = {"en": ["Lessons: the sine edition (start here)", "Lessons: the classic edition", "Extras", "Guide",
+                       "API reference", "Glossary"],
+                "zh": ["课程：正弦版（从这里开始）", "课程：经典版", "附加内容", "使用指南", "API 参考", "术语表"]}
     for lang, expected in captions.items():
         html = (SITE / lang / "index.html").read_text(encoding="utf-8")
         found = re.findall(r'<p aria-level="2" class="caption" role="heading"><span class="caption-text">([^<]*)<', html)
-        assert found[:5] == expected, found
+        assert found[:6] == expected, found
         for name in GUIDE:
             assert f'href="guide/{name}.html"' in html, f"{lang}/index.html: no link to guide/{name}"
         assert 'href="api/index.html"' in html
@@ -464,3 +465,18 @@ def test_no_page_error_no_failed_response_no_request_off_localhost(browser):
     assert hosts == {"127.0.0.1"}, hosts
     assert not browser.errors, browser.errors
     assert not browser.failures, browser.failures
+
+
+def test_a_build_warning_names_the_file_to_edit():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("warning_sources", ROOT / "docs" / "warning_sources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    line = f"{ROOT}/docs/_build/src/zh/13_sine_autograd.ipynb:40009: WARNING: Duplicate explicit target name"
+    assert module.source_of(line) == "notebooks/13_sine_autograd.md (zh page):40009: WARNING: Duplicate explicit target name"
+    assert module.source_of("/x/docs/_build/src/zh/guide/getting-started.md:3: W").startswith(
+        "docs/guide/zh/getting-started.md (zh page)")  # translated
+    assert module.source_of("/x/docs/_build/src/zh/guide/speed.md:3: W").startswith("docs/guide/speed.md (zh page)")
+    assert module.source_of("/x/docs/_build/src/en/glossary.md:1: W").startswith("notebooks/glossary.md")
+    assert "warning_sources.py" in (ROOT / "docs" / "build.sh").read_text()
