@@ -244,6 +244,9 @@ BAD += [
     ((fnnet.Model(_W, lambda p, x: x @ p["w"]),),
      {"data": (_X, np.ones((8, 1))), "optimizer": "sgd", "lr": optax.linear_schedule(1e-3, -1e-3, 10)},
      "the learning-rate schedule gives -0.0002 at step 6"),
+    ((fnnet.Model(_W, lambda p, x: x @ p["w"]),),  # the schedule read inside the optax transformation
+     {"data": (_X, np.ones((8, 1))), "optimizer": optax.sgd(optax.linear_schedule(1e-3, -1e-3, 10))},
+     "the learning-rate schedule gives -0.0002 at step 6"),
 ]
 
 
@@ -331,5 +334,25 @@ def test_a_checkpoint_from_before_fingerprints_resumes_with_one_line(tmp_path, m
     fnnet.fit(model, steps=4, **common)
     monkeypatch.setattr(RunConfig, "record", record)
     with pytest.warns(CheckpointWarning, match="written before fnnet recorded what trained") as caught:
+        resumed = fnnet.fit(model, steps=8, resume=True, **common)
+    assert resumed.steps_run == 4 and len(caught) == 1
+
+
+class _SquaredError:
+    """A loss as a callable object: it has no code object of its own, so its fingerprint cannot be read."""
+
+    def __call__(self, y_pred, y):
+        return jnp.sum((y_pred - y) ** 2)
+
+
+def test_a_loss_that_cannot_be_fingerprinted_resumes_with_one_line(tmp_path):
+    from fnnet.runtime.restore import CheckpointWarning
+
+    common = dict(data=(_X, np.ones((8, 1), np.float32)), progress=False, checkpoint_dir=tmp_path / "run",
+                  loss=_SquaredError())
+    model = fnnet.Model(_W, lambda p, x: x @ p["w"])
+    first = fnnet.fit(model, steps=4, **common)
+    assert first.config["fingerprint"]["loss"].startswith("unreadable")
+    with pytest.warns(CheckpointWarning, match="could not compare the loss function's code") as caught:
         resumed = fnnet.fit(model, steps=8, resume=True, **common)
     assert resumed.steps_run == 4 and len(caught) == 1
