@@ -76,3 +76,17 @@ def test_a_downloaded_notebook_proves_what_the_learner_ran(tmp_path):
         client.execute_cell(nb.cells[jax_index], jax_index)
         client.execute_cell(nb.cells[proof_index], proof_index)
         assert "verdict: ok" in _outputs_text(nb.cells[proof_index])
+
+
+def test_a_parameter_the_jax_cell_lacks_is_one_proof_line(tmp_path):
+    """Page 17's exercise: d as a plain array in the JAX cell; the proof names d in one line (it was a KeyError)."""
+    from fnnet.notebook import ProofFailed, prove
+
+    page = (FOLDER / "17_sine_custom_module.md").read_text(encoding="utf-8")
+    param = "        self.d = nnx.Param(jax.random.normal(rngs.params(), ()))"
+    assert page.count(param) == 1
+    (tmp_path / "17_sine_custom_module.md").write_text(
+        page.replace(param, "        self.d = jax.random.normal(rngs.params(), ())"), encoding="utf-8")
+    with pytest.raises(ProofFailed) as info:
+        prove("17_sine_custom_module", "sine_custom_module", steps=5, folder=tmp_path, check=False)
+    assert "no parameter 'd'" in str(info.value) and "\n" not in str(info.value)

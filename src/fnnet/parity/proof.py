@@ -442,6 +442,10 @@ def first_updates(sides: tuple[_Side, _Side], start: Start) -> tuple[dict, dict]
             before, _ = side.run_from(args, 0)
             after, _ = side.run_from(args, 1)
             updates.append(first_update(before, after, start.lesson.lr))
+    missing = [k for k in updates[0] if k not in updates[1]]
+    if missing:  # e.g. a plain jax.Array attribute where the PyTorch cell has an nn.Parameter
+        raise ProofFailed(f"the jax cell's model has no parameter {missing[0]!r} (an nnx.Param) where the pytorch "
+                          f"cell's has one; its parameters are {', '.join(sorted(updates[1])) or 'none'}")
     return updates[0], {k: updates[1][k] for k in updates[0]}
 
 
