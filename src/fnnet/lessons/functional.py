@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from fnnet.data import Sizes
+from fnnet.data import Sizes, fast_compiled
 from fnnet.model import Model, call_apply  # noqa: F401 (Model: fnnet.functional.Model before the layout)
 
 Params = dict[str, Float[Array, "..."]]  # {"w1": (d_in, hidden), "w2": (hidden, d_out)}
@@ -79,6 +79,7 @@ def _my_relu_bwd(x, grad_output):
 my_relu.defvjp(_my_relu_fwd, _my_relu_bwd)
 
 
+@fast_compiled(static_argnames="sizes")
 def init_weights(sizes: Sizes, *, key: jax.Array) -> Params:
     """The tutorial's raw weights: ``w1`` (d_in, hidden) and ``w2`` (hidden, d_out), standard normal, no bias.
 

@@ -19,16 +19,21 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Array, Float, Int
 
-from fnnet.data import Sizes
+from fnnet.data import Sizes, fast_compiled
 from fnnet.errors import ConfigError
 from fnnet.lessons.functional import relu
 
 MAX_DEPTH = 3  # DynamicNet reuses its middle layer 0..MAX_DEPTH times
 
 
+@fast_compiled(static_argnums=(1, 2))  # nnx draws a layer's weights eagerly, one shape at a time
+def _uniform_draw(key, shape, dtype, bound):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
 def _uniform(bound: float):
     def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
+        return _uniform_draw(key, tuple(shape), dtype, bound)
 
     return init
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 from typing import Any, Mapping
 
 import jax
 import numpy as np
 
-from fnnet.data import Sizes, check_memory, check_seed, check_sizes, check_steps, run_keys
+from fnnet.data import FAST_COMPILE, Sizes, check_memory, check_seed, check_sizes, check_steps, run_keys
 from fnnet.errors import ConfigError
 from fnnet.lessons import LESSONS, JAX, edition_ids, get_lesson, lesson_functions, sizes_of, to_backend
 from fnnet.lessons.modules import draw_depth, draw_extra_terms
@@ -199,9 +200,13 @@ def depth_schedule(seed: int, steps: int, lesson: str | None = None) -> np.ndarr
     lesson = dynamic[0] if lesson is None else lesson
     if lesson not in dynamic:
         raise ConfigError(f"depth_schedule is for {' or '.join(dynamic)}, got {lesson!r}")
-    draw = draw_depth if LESSONS[lesson].edition == "classic" else draw_extra_terms
-    train_key = run_keys(seed).train
-    return np.asarray(jax.vmap(lambda t: draw(step_key(train_key, t)))(np.arange(steps)))
+    return np.asarray(_schedule(run_keys(seed).train, np.arange(steps), LESSONS[lesson].edition == "classic"))
+
+
+@functools.partial(jax.jit, static_argnames="classic", compiler_options=FAST_COMPILE)  # one compiled call
+def _schedule(train_key, steps, classic: bool):
+    draw = draw_depth if classic else draw_extra_terms
+    return jax.vmap(lambda t: draw(step_key(train_key, t)))(steps)
 
 
 def compare(
