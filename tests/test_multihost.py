@@ -1,4 +1,9 @@
-"""Two processes on 127.0.0.1 join one run through JAX's distributed runtime (gloo on CPU)."""
+"""Two processes on 127.0.0.1 join one run through JAX's distributed runtime (gloo on CPU).
+
+The processes keep their compiled programs in the test session's cache folder (``FNNET_CACHE_DIR``,
+tests/conftest.py), as the processes of a run on one host share ``~/.cache/fnnet``: a pair compiles what an
+earlier pair has not, so each process spends its seconds on what it tests, not on compiling again. Only a
+process that is killed on purpose runs without it (``--no-compile-cache``)."""
 
 import json
 import os
@@ -119,7 +124,7 @@ def test_two_processes_each_keep_only_their_rows_of_a_data_folder(tmp_path):
     np.save(folder / "x.npy", x)
     np.save(folder / "y.npy", y)
     port = _free_port()
-    _run_pair(lambda i: ["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(folder), "--no-compile-cache",
+    _run_pair(lambda i: ["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(folder),
                          "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
                          "--metrics", str(tmp_path / "m{process}.json"), "--quiet"])
     doc = json.loads((tmp_path / "m0.json").read_text())
@@ -145,7 +150,7 @@ def test_two_processes_with_minibatches_train_like_one(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     port = _free_port()
     _run_pair(lambda i: ["train", "optim", "--steps", "200", "--lr", "3e-3", "--data", str(tmp_path / "d.npz"),
-                         "--batch", "50", "--no-compile-cache", "--coordinator", f"127.0.0.1:{port}",
+                         "--batch", "50", "--coordinator", f"127.0.0.1:{port}",
                          "--num-processes", "2", "--process-id", str(i), "--metrics", str(tmp_path / "m.json"),
                          "--quiet"])
     losses = json.loads((tmp_path / "m.json").read_text())["losses"]
@@ -187,7 +192,7 @@ def test_processes_started_with_other_settings_stop_at_the_start_in_one_line():
     """Different --steps used to train apart and then hang for minutes at JAX's shutdown barrier."""
     port = _free_port()
     start = time.monotonic()
-    outs = _run_pair(lambda i: ["train", "optim", "--steps", "20" if i == 0 else "30", "--quiet", "--no-compile-cache",
+    outs = _run_pair(lambda i: ["train", "optim", "--steps", "20" if i == 0 else "30", "--quiet",
                                 "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
                      expect=2)
     assert time.monotonic() - start < 120
@@ -235,7 +240,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_with_one_checkpoint_and_r
     def argv(metrics, steps, *more):
         port = _free_port()
         return lambda i: ["train", "nn", "--batch", "8", "--d-in", "20", "--hidden", "10", "--d-out", "3",
-                          "--steps", str(steps), "--log-every", "50", "--quiet", "--no-compile-cache",
+                          "--steps", str(steps), "--log-every", "50", "--quiet",
                           "--init-timeout", "60", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                           "--process-id", str(i), "--metrics", str(tmp_path / f"{metrics}{{process}}.json"), *more]
 
@@ -282,7 +287,7 @@ def test_a_checkpoint_folder_process_0_refuses_stops_every_process_in_one_line(t
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     port = _free_port()
-    outs = _run_pair(lambda i: ["train", "nn", "--steps", "20", "--quiet", "--no-compile-cache", "--init-timeout", "60",
+    outs = _run_pair(lambda i: ["train", "nn", "--steps", "20", "--quiet", "--init-timeout", "60",
                                 "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
                                 "--checkpoint-dir", str(folder)], expect=2)
     first, second = ([line for line in err.splitlines() if line.strip()] for _, err in outs)
@@ -302,7 +307,7 @@ def test_processes_with_other_checkpoint_settings_stop_at_the_start_in_one_line(
         folder = ["--checkpoint-dir", str(tmp_path / "ck"), "--checkpoint-every", "50"] if i == 0 else other
         if other:
             folder = ["--checkpoint-dir", str(tmp_path / "ck"), *(other if i == 1 else folder[2:])]
-        return ["train", "optim", "--steps", "200", "--quiet", "--no-compile-cache", "--init-timeout", "60",
+        return ["train", "optim", "--steps", "200", "--quiet", "--init-timeout", "60",
                 "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i), *folder]
 
     start = time.monotonic()

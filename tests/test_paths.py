@@ -202,7 +202,7 @@ def test_with_two_processes_only_process_0_makes_the_folders_and_says_so(tmp_pat
         port = s.getsockname()[1]
 
     def argv(i):
-        return [sys.executable, "-m", "fnnet", "train", "nn", *TINY, "--no-compile-cache", "--init-timeout", "60",
+        return [sys.executable, "-m", "fnnet", "train", "nn", *TINY, "--init-timeout", "60",
                 "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
                 "--checkpoint-dir", "runs/nn", "--save", "w/x.npz", "--metrics", "m{process}/m.json"]
 
