@@ -204,9 +204,9 @@ def depth_schedule(seed: int, steps: int, lesson: str | None = None) -> np.ndarr
 
 
 @functools.partial(jax.jit, static_argnames="classic", compiler_options=FAST_COMPILE)  # one compiled call
-def _schedule(train_key, steps, classic: bool):
+def _schedule(train_key, step_numbers, classic: bool):
     draw = draw_depth if classic else draw_extra_terms
-    return jax.vmap(lambda t: draw(step_key(train_key, t)))(steps)
+    return jax.vmap(lambda t: draw(step_key(train_key, t)))(step_numbers)
 
 
 def compare(
