@@ -90,6 +90,12 @@ def test_float32_drift_is_rounding_not_a_difference(control_flow_f64):
     assert torch_error > 1e-3  # float32 torch itself is more than LOSS_RTOL from the exact curve
 
 
+@pytest.mark.parametrize("steps", [-1, 0, 2.5, "8"])
+def test_a_depth_schedule_of_no_whole_positive_length_is_refused(steps):
+    with pytest.raises(ConfigError, match="steps must be a positive integer"):
+        depth_schedule(0, steps)
+
+
 def test_torch_reference_momentum_matches_the_tutorial_era_semantics():
     """Depth-0 steps: a zero (not None) gradient still takes the momentum step, as optax does."""
     depths = depth_schedule(0, 12)

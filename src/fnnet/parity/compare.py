@@ -200,6 +200,7 @@ def depth_schedule(seed: int, steps: int, lesson: str | None = None) -> np.ndarr
     lesson = dynamic[0] if lesson is None else lesson
     if lesson not in dynamic:
         raise ConfigError(f"depth_schedule is for {' or '.join(dynamic)}, got {lesson!r}")
+    steps = check_steps(steps)  # -1 or 2.5 steps is an error, not an empty or truncated schedule
     return np.asarray(_schedule(run_keys(seed).train, np.arange(steps), LESSONS[lesson].edition == "classic"))
 
 
