@@ -5,6 +5,7 @@ The source trees are written by docs/make_pages.py: the lessons (from the execut
 Nothing is fetched from another host: no intersphinx, links to JAX, optax and flax are plain URLs.
 """
 
+import gc
 import inspect
 import itertools
 import os
@@ -17,6 +18,11 @@ from sphinx.util import logging
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import canonical_name  # noqa: E402  (docs/reference.py: the API reference's rules)
 
+# A build keeps every page's doctree alive: Python's full garbage collections walked them all, 13 times per
+# build and 2.6 of its 15 s (gc.callbacks). With the young generations collected less often no full collection
+# comes due, and the build's peak memory stays where it was (510 MB, 508 before).
+gc.set_threshold(20_000, 20, 20)
+
 LANG = os.environ.get("FNNET_DOCS_LANG", "en")
 if LANG not in ("en", "zh"):
     raise ValueError(f"FNNET_DOCS_LANG must be en or zh, got {LANG!r}")
@@ -27,6 +33,9 @@ author = "fnnet"
 copyright = "fnnet authors"
 language = "en" if LANG == "en" else "zh_CN"
 html_search_language = "en" if LANG == "en" else "zh"  # zh segments words with jieba
+# Sphinx loads jieba's own dictionary a second time as a user dictionary (349,046 words, 2.6 s of every zh
+# build) unless told which to load: an empty name loads none, and jieba segments with its own dictionary alone
+html_search_options = {"dict": ""} if LANG == "zh" else {}
 html_title = "fnnet · Learning PyTorch with Examples, the JAX way" if LANG == "en" else "fnnet · 用 JAX 重写 PyTorch 教程"
 
 extensions = ["myst_nb", "sphinx_design", "sphinx_copybutton",
