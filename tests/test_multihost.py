@@ -93,7 +93,7 @@ def test_a_run_that_cannot_form_fails_in_one_line_in_bounded_time(process_id, me
     start = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", "fnnet", "train", "optim", "--steps", "5", "--coordinator", f"127.0.0.1:{_free_port()}",
-         "--num-processes", "2", "--process-id", process_id, "--init-timeout", "4"],
+         "--num-processes", "2", "--process-id", process_id, "--init-timeout", "2"],
         capture_output=True, text=True, timeout=120,
     )
     assert time.monotonic() - start < 60
