@@ -165,8 +165,9 @@ def test_lesson_has_the_two_programs(source):
 
 
 # ---------------------------------------------------------------- every notebook executed, each program alone
-# The notebooks run in one Jupyter kernel per worker (tests/notebook_kernel.py), in two groups that xdist
-# schedules as units (--dist loadscope: a class is a unit): each group pays for one kernel and its imports.
+# The notebooks run in one Jupyter kernel (tests/notebook_kernel.py), as one class that xdist schedules as one
+# unit (--dist loadscope: a class is a unit) and first of all (conftest.py, LONGEST_FIRST): it pays for one
+# kernel and its imports, and its hundred seconds start while the rest of the suite fills the other worker.
 
 
 def pytest_generate_tests(metafunc):
@@ -212,8 +213,8 @@ def executed(shared_kernel, tmp_path_factory):
     return run
 
 
-class _Pages:
-    PAGES: list[str] = []
+class TestPages:
+    PAGES = [p.stem for p in SOURCES]
 
     def test_notebook_executes(self, page, executed):
         """Every code cell of the executed ``.ipynb`` runs without an error; on the lesson pages the last cells
@@ -242,9 +243,6 @@ class _Pages:
         assert losses[-1] < losses[0] / factor, f"the loss did not fall: {losses}"
 
 
-class TestClassicPages(_Pages):
-    PAGES = [p.stem for p in SOURCES if p.stem[:2] <= "10"]
-
     def test_the_shared_kernel_runs_each_program_alone_and_each_notebook_fresh(self, shared_kernel, tmp_path):
         """What lets one kernel stand in for eighteen: a program that borrows a name from the cell above it
         fails, and a notebook finds none of the names or switches the one before it left."""
@@ -272,10 +270,6 @@ class TestClassicPages(_Pages):
         with pytest.raises(CellFailed, match="AssertionError"):  # the checks can fail: skip the reset once
             shared_kernel._execute("left = 1", "a name left behind")
             shared_kernel._execute(ipynb_code_cells(fresh)[0][1], "fresh, not reset")
-
-
-class TestSinePages(_Pages):
-    PAGES = [p.stem for p in SOURCES if p.stem[:2] > "10"]
 
 
 def test_notebook_metadata_names_a_python_kernel():
