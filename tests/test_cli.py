@@ -189,6 +189,23 @@ def test_the_help_names_the_library_s_lessons_and_imports_no_jax():
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
 
 
+def test_the_in_process_command_turns_the_compile_cache_off_again_when_it_ends(fnnet_cli, tmp_path, monkeypatch):
+    """``fnnet_cli`` runs the command in this worker; the cache the command turns on ends with it, as it does
+    when a process ends, so the tests after it run ``fit`` as a library user's process does (tests/conftest.py)."""
+    import jax
+
+    monkeypatch.setenv("FNNET_CACHE_DIR", str(tmp_path / "cache"))
+    before = jax.config.jax_compilation_cache_dir
+    code, _, err = fnnet_cli("train", "tensors", "--steps", "3", "--quiet", "--batch", "4", "--d-in", "6",
+                             "--hidden", "5", "--d-out", "2")
+    assert code == 0, err
+    kept = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert any(name.startswith("jit_run_chunk") for name in kept)  # the command kept its programs
+    assert jax.config.jax_compilation_cache_dir == before
+    fnnet.fit("tensors", steps=3, sizes=fnnet.Sizes(4, 6, 5, 3))  # programs the command did not compile
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == kept
+
+
 def test_the_command_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path):
     on, off = tmp_path / "on", tmp_path / "off"
     for folder, extra in ((on, []), (off, ["--no-compile-cache"])):
