@@ -49,29 +49,12 @@ def fnnet_cli(capsys):
     programs shared); keep real subprocesses for what needs one (the console
     script, signals, several processes, a fresh device count).
 
-    The command turns on JAX's compiled-program cache (``$FNNET_CACHE_DIR``) for its process; here that
-    ends with the command, as it does with a process: the tests after it run ``fnnet.fit`` as a library
-    user's process does, without the cache (left on, every later compile in the worker was also written
-    to disk, under its lock, after a scan of the folder).
+    The command's compile cache ends with the command, as with a process (``tests/command.py``).
     """
-    from jax.experimental.compilation_cache import compilation_cache
-
-    from fnnet.cli import main
-
-    settings = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-                "jax_persistent_cache_min_entry_size_bytes", "jax_compilation_cache_max_size")
+    from command import run_main
 
     def run(*argv):
-        before = {name: getattr(jax.config, name) for name in settings}
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as stop:  # argparse's --help and usage errors
-            code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
-        finally:
-            if any(getattr(jax.config, name) != value for name, value in before.items()):
-                for name, value in before.items():
-                    jax.config.update(name, value)
-                compilation_cache.reset_cache()
+        code = run_main(argv)
         out, err = capsys.readouterr()
         return code, out, err
 

@@ -143,7 +143,7 @@ def test_whole_processes_are_interleaved_and_cold_means_an_empty_cache(monkeypat
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """`fnnet bench` itself, in this process, at tiny sizes (peak on 128x128): exit code, output, JSON."""
-    from fnnet.cli import main
+    from command import run_main as main
 
     folder = tmp_path_factory.mktemp("bench")
     out, err = io.StringIO(), io.StringIO()

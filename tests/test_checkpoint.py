@@ -73,7 +73,7 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(fault, saved_before_ki
 
 
 def _finished_run(folder):
-    from fnnet.cli import main
+    from command import run_main as main
 
     assert main([*RUN, "--checkpoint-dir", str(folder)]) == 0
     assert Checkpoints(folder).steps() == [120, 160, 200]  # the newest three are kept
