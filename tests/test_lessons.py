@@ -1,6 +1,9 @@
 """The eight lessons at the seed's defaults: they converge, and lessons that share a model share a start."""
 
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -119,3 +122,40 @@ def test_nn_family_initialises_like_torch_linear():
 def test_parameter_counts_match_the_tutorial(lesson_id, count):
     params = lesson_functions(lesson_id, Sizes()).init(run_keys(0).init)
     assert sum(np.size(p) for p in jax.tree.leaves(params)) == count
+
+
+def _one_lesson_per_model():
+    first = {}
+    for lesson_id, lesson in LESSONS.items():
+        first.setdefault(lesson.model, lesson_id)
+    return list(first.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("x64", [False, True], ids=["x32", "x64"])
+def test_the_fast_compiled_draws_are_the_default_compiled_draws_bit_for_bit(x64):
+    """``FAST_COMPILE`` (fnnet.data) only shortens compiling: every model's init, the tutorial's data and the
+    depth schedules come out exactly as with XLA's default options (optimization level 0 would change some)."""
+    from fnnet.data import FAST_COMPILE, make_data
+    from fnnet.lessons.models import init_params, lesson_model
+    from fnnet.parity.compare import _schedule
+
+    models = {lesson_id: lesson_model(lesson_id, SMALL) for lesson_id in _one_lesson_per_model()}
+    assert len(models) == 10
+
+    def every_draw(key, train_key):  # one program: one compile for each set of options
+        draws = {lesson_id: init_params.__wrapped__(model, key) for lesson_id, model in models.items()}
+        draws["make_data"] = make_data.__wrapped__(SMALL, key=key)
+        for classic in (True, False):
+            draws[f"schedule classic={classic}"] = _schedule.__wrapped__(train_key, jnp.arange(40), classic)
+        return draws
+
+    with jax.enable_x64(x64):
+        fast, default = (jax.jit(every_draw, compiler_options=options)(jax.random.key(7), run_keys(3).train)
+                         for options in (FAST_COMPILE, {}))
+    assert len(fast) == len(default) == 13  # ten models, the data, two schedules
+    for name in default:
+        got, want = jax.tree.leaves(fast[name]), jax.tree.leaves(default[name])
+        assert len(got) == len(want) > 0
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b)), name
