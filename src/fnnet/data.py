@@ -173,8 +173,9 @@ FAST_COMPILE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitter
 """XLA options for one-off programs (drawing data, weights and schedules), which run once, so only their
 compile time counts: optimization level 1 and, on CPU, XLA's older elemental emitter instead of its fusion
 emitters compile a lesson's init about 2.5x faster than the default options (the two together 30 % faster
-than level 1 alone), and draw exactly the same numbers (tests/test_lessons.py checks them bit for bit
-against the default options; level 0 would change some by a few ulps). Other backends ignore the second."""
+than level 1 alone), and draw exactly the same numbers (tests/test_lessons.py checks four models' inits bit
+for bit against the default options; level 0 would change some by an ulp). Only XLA's CPU compiler reads
+the second."""
 
 
 def fast_compiled(fun=None, **jit_kwargs):
