@@ -1,7 +1,5 @@
 """The eight lessons at the seed's defaults: they converge, and lessons that share a model share a start."""
 
-import functools
-
 import jax
 import numpy as np
 import pytest
@@ -121,7 +119,6 @@ def test_nn_family_initialises_like_torch_linear():
 def test_parameter_counts_match_the_tutorial(lesson_id, count):
     params = lesson_functions(lesson_id, Sizes()).init(run_keys(0).init)
     assert sum(np.size(p) for p in jax.tree.leaves(params)) == count
-
 
 
 # One model per kind of draw (a default-options compile of each costs about half a second): the classic
