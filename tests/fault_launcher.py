@@ -1,8 +1,8 @@
 """Run the ``fnnet`` command with one fault installed: ``python tests/fault_launcher.py FAULT ARGV...``.
 
 The tests' way to kill a run at an exact point, from test code: fnnet itself has no switch for it.
-The launcher wraps the function where the fault belongs, then runs ``fnnet.cli.main(ARGV)`` as
-``python -m fnnet ARGV`` would. FAULT is one of:
+The launcher wraps the function where the fault belongs, then runs ``fnnet.cli.program(ARGV)`` as
+``python -m fnnet ARGV`` does. FAULT is one of:
 
 - ``before-save:STEP``: SIGKILL when the chunk ending at STEP ran and its save was asked for (nothing saved);
 - ``during-save:STEP``: SIGKILL as soon as orbax has started writing STEP in its background thread (its
@@ -85,9 +85,9 @@ def install(fault: str) -> None:
 
 def main(argv: list[str]) -> int:
     install(argv[0])
-    from fnnet.cli import main as fnnet_main
+    from fnnet.cli import program
 
-    return fnnet_main(argv[1:])
+    return program(argv[1:])
 
 
 if __name__ == "__main__":

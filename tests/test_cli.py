@@ -92,6 +92,34 @@ def test_python_dash_m_and_the_console_script_agree(fnnet_cli):
     assert bad.returncode == 2 and len(lines) == 1 and "unknown lesson 'nope'" in lines[0], bad.stderr
 
 
+def test_the_program_sets_its_garbage_collector_and_main_leaves_yours(monkeypatch, capsys):
+    """The console script and ``python -m fnnet`` run ``program``, which sets ``PROGRAM_GC_THRESHOLD`` for its
+    short process and freezes what it holds when ``main`` returns; ``main``, called from someone's Python, leaves
+    their collector as it was."""
+    import gc
+    import runpy
+    from importlib.metadata import entry_points
+
+    from fnnet.cli import PROGRAM_GC_THRESHOLD, main, program
+
+    assert entry_points(group="console_scripts")["fnnet"].value == "fnnet.cli:program"
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        frozen = gc.get_freeze_count()
+        assert main(["lessons"]) == 0 and gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == frozen
+        assert program(["lessons"]) == 0 and gc.get_threshold() == PROGRAM_GC_THRESHOLD != (700, 10, 10)
+        assert gc.get_freeze_count() > frozen  # what the process holds as it ends is not searched for cycles
+        gc.set_threshold(700, 10, 10)
+        monkeypatch.setattr(sys, "argv", ["fnnet", "lessons"])
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_module("fnnet", run_name="__main__")  # python -m fnnet lessons
+        assert exit_.value.code == 0 and gc.get_threshold() == PROGRAM_GC_THRESHOLD
+    finally:
+        gc.set_threshold(*saved)
+    assert capsys.readouterr().out.count("what it adds") == 3  # the table, three times
+
+
 def _user_errors(tmp):
     cases = [
         (["train", "nope"], "unknown lesson 'nope'"),

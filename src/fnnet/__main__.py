@@ -2,6 +2,6 @@
 
 import sys
 
-from fnnet.cli import main
+from fnnet.cli import program
 
-sys.exit(main())
+sys.exit(program())
