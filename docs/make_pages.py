@@ -304,4 +304,8 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
+    import gc
+
+    gc.set_threshold(20_000, 20, 20)  # a short process that imports fnnet, JAX and PyTorch: as docs/conf.py does
     main(Path(sys.argv[1]))
+    gc.freeze()  # the process ends next: its shutdown need not search what it holds for cycles
