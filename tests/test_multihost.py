@@ -1,9 +1,11 @@
 """Two processes on 127.0.0.1 join one run through JAX's distributed runtime (gloo on CPU).
 
 The processes keep their compiled programs in the test session's cache folder (``FNNET_CACHE_DIR``,
-tests/conftest.py), as the processes of a run on one host share ``~/.cache/fnnet``: a pair compiles what an
-earlier pair has not, so each process spends its seconds on what it tests, not on compiling again. Only a
-process that is killed on purpose runs without it (``--no-compile-cache``)."""
+tests/conftest.py), as the processes of a run on one host share ``~/.cache/fnnet``: process 0 compiles what an
+earlier pair has not. Process 1 compiles everything at every start: JAX writes entries from process 0 alone,
+and a CPU program's cache key holds a device-topology fingerprint that differs between the two processes
+(JAX 0.10.2; docs/guide/devices.md). Only a process that is killed on purpose runs without the folder
+(``--no-compile-cache``)."""
 
 import json
 import os
@@ -64,7 +66,7 @@ def test_two_processes_train_like_one(tmp_path):
               "--metrics", str(tmp_path / "m{process}.json"), "--plot", str(tmp_path / "curve.png")]
     flags = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]
     # one compiled-program cache for both, as two processes on one host share ~/.cache/fnnet: process 0
-    # writes its entries while process 1 looks them up, each under JAX's file lock
+    # writes its entries while process 1 looks up its own keys (which nobody writes), each under JAX's file lock
     cache = tmp_path / "cache"
     env = [{**os.environ, "FNNET_CACHE_DIR": str(cache)} for _ in (0, 1)]
     # process 0 takes its settings from flags, process 1 from the environment
