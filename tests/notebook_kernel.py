@@ -13,7 +13,8 @@ caches) is then frozen (``gc.freeze``), so that Python's full garbage
 collections, one or two in every ``%reset`` and more while a page runs, walk only
 what the next notebook makes: unfrozen, they walked torch, JAX, flax and
 matplotlib every time, 11 of the 84 seconds the eighteen notebooks took in one
-kernel (measured with ``gc.callbacks``).
+kernel (measured with ``gc.callbacks``). The young generation is collected less
+often too (the thresholds of the test workers, tests/conftest.py).
 
 Each ``pytorch`` and ``jax`` cell (a lesson's two programs) runs as a program
 on its own: in fresh globals, under ``__name__ == "__main__"``, so a program
@@ -47,6 +48,7 @@ if "matplotlib.pyplot" in _sys.modules:
 del _os, _sys
 import gc as _gc
 _gc.freeze()
+_gc.set_threshold(20_000, 20, 20)
 del _gc
 """
 
