@@ -19,12 +19,14 @@ from sphinx.util import logging
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import canonical_name  # noqa: E402  (docs/reference.py: the API reference's rules)
 
+from fnnet.cli import PROGRAM_GC_THRESHOLD  # noqa: E402
+
 # A build keeps every page's doctree alive: Python's full garbage collections walked them all, 13 times per
 # build and 2.6 of its 15 s (gc.callbacks). With the young generations collected less often no full collection
 # comes due, and the build's peak memory stays where it was (510 MB, 508 before). One more came as the process
 # ended, in Python's shutdown (about 1.6 s of a 16 s build, perf, 2026-12-06): frozen at exit, what the build
 # holds is freed without that search, as in the fnnet program (fnnet.cli.program).
-gc.set_threshold(20_000, 20, 20)
+gc.set_threshold(*PROGRAM_GC_THRESHOLD)
 atexit.register(gc.freeze)
 
 LANG = os.environ.get("FNNET_DOCS_LANG", "en")

@@ -306,6 +306,8 @@ def main(out: Path) -> None:
 if __name__ == "__main__":
     import gc
 
-    gc.set_threshold(20_000, 20, 20)  # a short process that imports fnnet, JAX and PyTorch: as docs/conf.py does
+    from fnnet.cli import PROGRAM_GC_THRESHOLD
+
+    gc.set_threshold(*PROGRAM_GC_THRESHOLD)  # a short process importing fnnet, JAX, PyTorch: as the fnnet program
     main(Path(sys.argv[1]))
     gc.freeze()  # the process ends next: its shutdown need not search what it holds for cycles

@@ -17,7 +17,9 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 # The young generation collected less often from here on, while collecting imports JAX, flax, torch and
 # hypothesis (as the fnnet program does, fnnet.cli.program): `pytest --collect-only -n 0` took 2.9 to 3.2 s of
 # CPU against 3.6 to 4.3 at Python's default thresholds.
-gc.set_threshold(20_000, 20, 20)
+from fnnet.cli import PROGRAM_GC_THRESHOLD  # noqa: E402  (after the thread settings: fnnet.cli imports NumPy)
+
+gc.set_threshold(*PROGRAM_GC_THRESHOLD)
 
 import jax
 import pytest

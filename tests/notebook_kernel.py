@@ -48,8 +48,9 @@ if "matplotlib.pyplot" in _sys.modules:
 del _os, _sys
 import gc as _gc
 _gc.freeze()
-_gc.set_threshold(20_000, 20, 20)
-del _gc
+from fnnet.cli import PROGRAM_GC_THRESHOLD as _threshold
+_gc.set_threshold(*_threshold)
+del _gc, _threshold
 """
 
 # Replaces a program cell's source: the program runs in globals of its own, then its names join the page's.
